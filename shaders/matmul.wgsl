@@ -1,0 +1,103 @@
+// Matrix product (types.ts, MatmulSpec):
+//   C[m×n] (=|+=) alpha·op(A)·op(B) (+ bias broadcast over the rows of C),
+// with op(A) m×k and op(B) k×n, all row-major at element offsets into their
+// buffers (parameter blocks live inside one flat buffer, so offsets are
+// uniforms, not bind-group offsets).
+//
+// Bindings: 0 = params (uniform); 1.. = the op's distinct storage buffers
+// (buf0, ...), reached through the placeholders A, B, C, BIAS; see
+// vector.wgsl on aliasing.
+// Workgroups: WG_X × WG_Y invocations; each computes a TM × TN block of C held
+// in registers (register blocking), so a workgroup covers a tile of
+// (WG_Y·TM) rows × (WG_X·TN) columns. An invocation's rows are WG_Y apart and
+// its columns WG_X apart, so neighbouring invocations touch neighbouring
+// elements of B and C. Grid: ceil(n / (WG_X·TN)) × ceil(m / (WG_Y·TM)).
+// Preprocessor: WG_X, WG_Y, TM, TN, TRANS_A, TRANS_B, HAS_BIAS, ACCUMULATE.
+
+struct Params {
+  m: u32,
+  n: u32,
+  k: u32,
+  aOffset: u32,
+  bOffset: u32,
+  cOffset: u32,
+  biasOffset: u32,
+  alpha: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+
+const TM = ${TM}u;
+const TN = ${TN}u;
+const WG_X = ${WG_X}u;
+const WG_Y = ${WG_Y}u;
+
+// op(A)[i, p] and op(B)[p, j] in their stored layouts.
+fn loadA(i: u32, p: u32) -> f32 {
+#if ${TRANS_A}
+  return ${A}[params.aOffset + p * params.m + i];
+#else
+  return ${A}[params.aOffset + i * params.k + p];
+#endif
+}
+fn loadB(p: u32, j: u32) -> f32 {
+#if ${TRANS_B}
+  return ${B}[params.bOffset + j * params.k + p];
+#else
+  return ${B}[params.bOffset + p * params.n + j];
+#endif
+}
+
+@compute @workgroup_size(${WG_X}, ${WG_Y})
+fn matmulBlocked(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
+) {
+  let row0 = wid.y * WG_Y * TM + lid.y;
+  let col0 = wid.x * WG_X * TN + lid.x;
+
+  // Rows and columns past the edge of C are clamped for loading (so no load
+  // leaves the operands) and skipped when storing.
+  var rows: array<u32, TM>;
+  var cols: array<u32, TN>;
+  for (var i = 0u; i < TM; i++) {
+    rows[i] = min(row0 + i * WG_Y, params.m - 1u);
+  }
+  for (var j = 0u; j < TN; j++) {
+    cols[j] = min(col0 + j * WG_X, params.n - 1u);
+  }
+
+  var acc: array<array<f32, TN>, TM>;
+  var a: array<f32, TM>;
+  var b: array<f32, TN>;
+  for (var p = 0u; p < params.k; p++) {
+    for (var i = 0u; i < TM; i++) {
+      a[i] = loadA(rows[i], p);
+    }
+    for (var j = 0u; j < TN; j++) {
+      b[j] = loadB(p, cols[j]);
+    }
+    for (var i = 0u; i < TM; i++) {
+      for (var j = 0u; j < TN; j++) {
+        acc[i][j] = fma(a[i], b[j], acc[i][j]);
+      }
+    }
+  }
+
+  for (var i = 0u; i < TM; i++) {
+    let row = row0 + i * WG_Y;
+    for (var j = 0u; j < TN; j++) {
+      let col = col0 + j * WG_X;
+      if (row < params.m && col < params.n) {
+        var v = params.alpha * acc[i][j];
+#if ${HAS_BIAS}
+        v += ${BIAS}[params.biasOffset + col];
+#endif
+        let idx = params.cOffset + row * params.n + col;
+#if ${ACCUMULATE}
+        v += ${C}[idx];
+#endif
+        ${C}[idx] = v;
+      }
+    }
+  }
+}
