@@ -68,8 +68,14 @@ async function nodeGpu(): Promise<GPU> {
     globals: object;
   };
   Object.assign(globalThis, mod.globals);
-  return mod.create([]);
+  const gpu = mod.create([]);
+  // Dawn's instance must outlive every adapter and device made from it: if
+  // the garbage collector takes it, Dawn aborts the process (seen as a
+  // pthread mutex assertion on the next readback). Keep each one for good.
+  nodeInstances.push(gpu);
+  return gpu;
 }
+const nodeInstances: GPU[] = [];
 
 async function adapterFrom(gpu: GPU, opts: RequestGpuOptions): Promise<GPUAdapter | null> {
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
