@@ -33,6 +33,11 @@ export interface Term {
    * adds ∇²_ωω L·v to `hv` and ∇²_λω L·v to `mixed`.
    */
   tangentOps(v: Buf, hv: Buf, mixed: Buf): Op[];
+  /**
+   * Tangent of ∇_ω L along the hyperparameter direction e_k: adds the
+   * column ∇²_ωλ_k L to `out` (forward mode in λ over reverse mode in ω).
+   */
+  hyperTangentOps(k: number, out: Buf): Op[];
   destroy(): void;
 }
 
@@ -275,6 +280,11 @@ export class MseTerm implements Term {
     return ops;
   }
 
+  /** The data term does not depend on λ. */
+  hyperTangentOps(): Op[] {
+    return [];
+  }
+
   /** The network output f(X; ω) (n×outputs) after valueOps or gradientOps ran. */
   get output(): Buf {
     return this.#Z[this.#mlp.depth];
@@ -373,6 +383,17 @@ export class L2PenaltyTerm implements Term {
     return ops;
   }
 
+  /** ∂/∂α_k of ∇_ω L: W_l on the weight blocks of group k, 0 elsewhere. */
+  hyperTangentOps(k: number, out: Buf): Op[] {
+    return this.#weights()
+      .filter((blk) => hyperIndexOf(blk, this.#penalty) === k)
+      .map((blk) =>
+        this.#op(
+          this.#b.axpby({ n: blk.size, a: 1, x: this.#w, xOffset: blk.offset, b: 1, y: out, yOffset: blk.offset, z: out, zOffset: blk.offset, label: `penalty.cross.${blk.name}` }),
+        ),
+      );
+  }
+
   destroy(): void {
     for (const op of this.#ops) op.destroy();
     this.#ops.length = 0;
@@ -457,6 +478,16 @@ export class Objective {
       );
     for (const t of this.#terms) ops.push(...t.tangentOps(v, hv, mixed));
     return ops;
+  }
+
+  /** Ops writing the column ∇²_ωλ_k L (length nParams) into `out`. */
+  crossOps(k: number, out: Buf): Op[] {
+    if (!(k >= 0 && k < this.nHyper) || out.length !== this.mlp.nParams)
+      throw new ShapeError(`crossOps: hyperparameter ${k} of ${this.nHyper}, out has ${out.length} of ${this.mlp.nParams}`);
+    return [
+      this.#keep(this.#b.axpby({ n: out.length, a: 0, b: 0, z: out, label: 'cross.zero' })),
+      ...this.#terms.flatMap((t) => t.hyperTangentOps(k, out)),
+    ];
   }
 
   destroy(): void {

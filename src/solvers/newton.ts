@@ -10,6 +10,14 @@ import type { Objective } from '../model/objective.js';
 import { ConjugateGradient } from './cg.js';
 
 export interface FitOptions {
+  /**
+   * 'lbfgs' (default): L-BFGS with a backtracking line search; robust across
+   * the kinks of LeakyReLU networks. 'newton': trust-region Newton-CG, fast
+   * near a smooth minimum. 'auto': L-BFGS, then Newton-CG from where it stops.
+   */
+  method?: 'lbfgs' | 'newton' | 'auto';
+  /** L-BFGS memory (pairs kept); default 10. */
+  memory?: number;
   /** Stop when ‖∇_ω L‖ ≤ max(gtol·‖∇_ω L(ω₀)‖, gatol). Default 1e-6. */
   gtol?: number;
   /** Absolute floor of the stopping test; default 0. */
@@ -185,7 +193,6 @@ export class NewtonFit {
           break;
         }
       }
-      if ((globalThis as any).DEBUG_NEWTON) console.log(iterations, accept, "rho", rho, "pred", predicted, "radius", radius, "snorm", snorm, cg.status, cg.iterations, "g", gnorm);
       opts.onProgress?.({ iteration: iterations, loss, gradNorm: gnorm });
     }
     return {

@@ -16,6 +16,7 @@ import { Mlp, type MlpSpec, type PenaltyKind, hyperCount } from '../model/mlp.js
 import { Objective, type DataSet, checkDataSet } from '../model/objective.js';
 import { ConjugateGradient, type CgOptions, type CgResult } from './cg.js';
 import { NewtonFit, type FitOptions, type FitResult } from './newton.js';
+import { LbfgsFit } from './lbfgs.js';
 
 export interface ProblemOptions {
   model: MlpSpec | Mlp;
@@ -33,6 +34,18 @@ export interface ProblemOptions {
   seed?: number;
   /** CG damping c in (H + c·I) q = ∇_ω L_val. Default 1e-6. */
   nugget?: number;
+  /**
+   * Which side of the linear system CG solves. 'validation': one solve
+   * (H + cI) q = ∇_ω L_val, then ∇²_λω L·q by forward-over-reverse (method.md
+   * as written). 'hyper': one solve (H + cI) p_k = ∇²_ωλ_k L per
+   * hyperparameter, then ∇_λ_k F = ∇_λ_k L_val − ⟨∇_ω L_val, p_k⟩. The two
+   * are equal in exact arithmetic (H is symmetric), but when H is singular
+   * ∇_ω L_val can have a large null-space part, q grows like 1/c and f32
+   * loses it; ∇²_ωλ L = W lies in H's range, so p stays bounded (shared
+   * reference README, finding 4). 'auto' (default): 'hyper' when there are at
+   * most 4 hyperparameters, else 'validation'.
+   */
+  solve?: 'auto' | 'validation' | 'hyper';
 }
 
 export interface HypergradientOptions {
@@ -78,6 +91,7 @@ export class HyperProblem {
   readonly validation: 'plain' | 'penalised';
   readonly nugget: number;
   readonly nHyper: number;
+  readonly solveSide: 'validation' | 'hyper';
   readonly params: Buf;
   readonly hyper: Buf;
   readonly train: Objective;
@@ -90,9 +104,15 @@ export class HyperProblem {
   readonly #mixed: Buf;
   readonly #report: Buf;
   readonly #newton: NewtonFit;
+  #lbfgs?: LbfgsFit;
   readonly #cg: ConjugateGradient;
   readonly #linearize: Op[];
   readonly #step3: Op[];
+  /** Hyper side: per k, set up the right-hand side and warm start, then collect. */
+  readonly #hyperSetup: Op[][] = [];
+  readonly #hyperCollect: Op[][] = [];
+  readonly #hyperCg?: ConjugateGradient;
+  readonly #hyperBufs: Buf[] = [];
   readonly #ops: Op[] = [];
 
   constructor(backend: Backend, opts: ProblemOptions) {
@@ -140,8 +160,33 @@ export class HyperProblem {
     const keep = (o: Op) => (this.#ops.push(o), o);
     const R = this.#report;
     this.#linearize = [...this.train.gradientOps, ...this.val.gradientOps];
+    const side = opts.solve ?? 'auto';
+    this.solveSide = side === 'auto' ? (this.nHyper <= 4 ? 'hyper' : 'validation') : side;
+    if (this.solveSide === 'hyper') {
+      // Warm starts p_k live side by side in one buffer; CG works on `adj`.
+      const cross = backend.createBuffer(n, 'cross');
+      const adj = backend.createBuffer(n, 'adjoint');
+      const saved = backend.createBuffer(n * this.nHyper, 'adjoints');
+      this.#hyperBufs.push(cross, adj, saved);
+      this.#hyperCg = new ConjugateGradient(
+        backend,
+        { n, ops: (inp, out) => this.train.hvpOps(inp, out, scratch, this.nugget) },
+        cross,
+        adj,
+      );
+      for (let k = 0; k < this.nHyper; k++) {
+        this.#hyperSetup.push([
+          ...this.train.crossOps(k, cross),
+          keep(backend.axpby({ n, a: 1, x: saved, xOffset: k * n, b: 0, z: adj, label: 'adjoint.load' })),
+        ]);
+        this.#hyperCollect.push([
+          keep(backend.axpby({ n, a: 1, x: adj, b: 0, z: saved, zOffset: k * n, label: 'adjoint.store' })),
+          keep(backend.reduce({ n, x: this.val.grad, y: adj, out: this.#mixed, outIndex: k, label: 'adjoint.dot' })),
+        ]);
+      }
+    }
     this.#step3 = [
-      ...this.train.hvpOps(this.#q, this.#hq, this.#mixed),
+      ...(this.solveSide === 'validation' ? this.train.hvpOps(this.#q, this.#hq, this.#mixed) : []),
       keep(backend.axpby({ n: this.nHyper, a: 1, x: this.val.hyperGrad, b: -1, y: this.#mixed, z: R, zOffset: HG, label: 'hg' })),
       keep(backend.axpby({ n: 1, a: 1, x: this.train.value, b: 0, z: R, zOffset: TRAIN_LOSS, label: 'report.train' })),
       keep(backend.axpby({ n: 1, a: 1, x: this.val.value, b: 0, z: R, zOffset: VAL_LOSS, label: 'report.val' })),
@@ -193,7 +238,26 @@ export class HyperProblem {
   /** Step 1: ω ← argmin_ω L_train(ω, λ), from the current ω. */
   async fit(opts: FitOptions = {}): Promise<FitResult> {
     this.#check();
-    return this.#newton.fit(opts);
+    const method = opts.method ?? 'lbfgs';
+    if (method === 'newton') return this.#newton.fit(opts);
+    const memory = opts.memory ?? 10;
+    if (this.#lbfgs?.m !== memory) {
+      this.#lbfgs?.destroy();
+      this.#lbfgs = new LbfgsFit(this.backend, this.train, memory);
+    }
+    const first = await this.#lbfgs.fit(opts);
+    if (method === 'lbfgs' || first.converged || first.status === 'not_finite') return first;
+    // 'auto': polish with Newton-CG to the same absolute target.
+    const target = Math.max((opts.gtol ?? 1e-6) * first.initialGradNorm, opts.gatol ?? 0);
+    const second = await this.#newton.fit({ ...opts, gtol: 0, gatol: target });
+    return {
+      ...second,
+      iterations: first.iterations + second.iterations,
+      initialGradNorm: first.initialGradNorm,
+      rejectedSteps: first.rejectedSteps + second.rejectedSteps,
+      readbacks: first.readbacks + second.readbacks,
+      submits: first.submits + second.submits,
+    };
   }
 
   /** Training and validation losses at the current ω and λ. */
@@ -212,22 +276,33 @@ export class HyperProblem {
     const warnings: string[] = [];
     let fit: FitResult | undefined;
     if (opts.fit !== false) {
-      fit = await this.#newton.fit({ ...opts.fit, signal: opts.fit?.signal ?? opts.signal });
+      fit = await this.fit({ ...opts.fit, signal: opts.fit?.signal ?? opts.signal });
       if (!fit.converged)
         warnings.push(
           `inner fit ${fit.status} at ‖∇_ω L_train‖ = ${fit.gradNorm.toExponential(3)} after ${fit.iterations} Newton steps`,
         );
     }
 
-    // Step 2: (H + c·I) q = ∇_ω L_val at ω*.
+    // Step 2: (H + c·I) q = ∇_ω L_val at ω* (or the hyper side, see `solve`).
     b.run(this.#linearize);
-    const cg = await this.#cg.solve({
+    const cgOpts = {
       rtol: b.kind === 'cpu' ? 1e-10 : 1e-6,
       maxIter: Math.max(this.mlp.nParams, 10),
       ...opts.cg,
       warmStart: this.#qWarm && opts.warmStart !== false,
       signal: opts.cg?.signal ?? opts.signal,
-    });
+    };
+    let cg: CgResult;
+    if (this.solveSide === 'validation') cg = await this.#cg.solve(cgOpts);
+    else {
+      const results: CgResult[] = [];
+      for (let k = 0; k < this.nHyper; k++) {
+        b.run(this.#hyperSetup[k]);
+        results.push(await this.#hyperCg!.solve(cgOpts));
+        b.run(this.#hyperCollect[k]);
+      }
+      cg = mergeCg(results);
+    }
     this.#qWarm = cg.status !== 'not_finite';
     if (cg.status === 'negative_curvature')
       warnings.push(
@@ -258,11 +333,30 @@ export class HyperProblem {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.#cg.destroy();
+    this.#hyperCg?.destroy();
+    for (const buf of this.#hyperBufs) this.backend.destroyBuffer(buf);
     this.#newton.destroy();
+    this.#lbfgs?.destroy();
     for (const o of this.#ops) o.destroy();
     this.train.destroy();
     this.val.destroy();
     for (const buf of [this.params, this.hyper, this.#q, this.#hq, this.#mixed, this.#report, this.#scratch])
       this.backend.destroyBuffer(buf);
   }
+}
+
+/** One CgResult for the per-hyperparameter solves: the worst status, summed work. */
+function mergeCg(rs: CgResult[]): CgResult {
+  const rank = ['converged', 'zero_rhs', 'boundary', 'max_iter', 'negative_curvature', 'not_finite'];
+  const worst = rs.reduce((a, r) => (rank.indexOf(r.status) > rank.indexOf(a.status) ? r : a));
+  const sum = (f: (r: CgResult) => number) => rs.reduce((a, r) => a + f(r), 0);
+  return {
+    ...worst,
+    converged: rs.every((r) => r.converged),
+    iterations: sum((r) => r.iterations),
+    relativeResidual: Math.max(...rs.map((r) => r.relativeResidual)),
+    submits: sum((r) => r.submits),
+    readbacks: sum((r) => r.readbacks),
+    dispatches: sum((r) => r.dispatches),
+  };
 }
