@@ -27,12 +27,29 @@ fn derivatives(z: f32) -> vec3f {
   }
   return vec3f(params.slope * z, params.slope, 0.0);
 #elif ${TANH}
-  // σ' = 1 − tanh² cancels badly once |tanh z| nears 1 (a relative error of
-  // u/σ'); 1/cosh² = 4e/(1 + e)² with e = exp(−2|z|) keeps it relative-accurate
-  // and underflows cleanly to 0. The clamp keeps tanh away from the overflow of
-  // implementations that build it from exp (f32 tanh(±10) is already ±1).
-  let t = tanh(clamp(z, -10.0, 10.0));
-  let e = exp(-2.0 * abs(z));
+  // With e = exp(−2|z|): tanh|z| = (1 − e)/(1 + e) and σ' = 1/cosh² =
+  // 4e/(1 + e)², both accurate to a few ulps relative (σ' = 1 − tanh² would
+  // lose all digits as tanh nears 1, and e underflows cleanly to 0). Below
+  // |z| = 1/2, 1 − e cancels, so tanh takes its Taylor series there instead:
+  // the first omitted term, 443861162/1856156927625·z¹⁹, is below 0.03 ulp.
+  // The builtin tanh is not used: its accuracy is only absolute (measured
+  // 26,000 ulps relative near 0 on SwiftShader, through Dawn and Chromium).
+  let az = abs(z);
+  let e = exp(-2.0 * az);
+  var t = (1.0 - e) / (1.0 + e);
+  if (az < 0.5) {
+    let z2 = z * z;
+    var s = 6404582.0 / 10854718875.0;
+    s = fma(s, z2, -929569.0 / 638512875.0);
+    s = fma(s, z2, 21844.0 / 6081075.0);
+    s = fma(s, z2, -1382.0 / 155925.0);
+    s = fma(s, z2, 62.0 / 2835.0);
+    s = fma(s, z2, -17.0 / 315.0);
+    s = fma(s, z2, 2.0 / 15.0);
+    s = fma(s, z2, -1.0 / 3.0);
+    t = fma(az * z2, s, az);
+  }
+  t = select(t, -t, z < 0.0);
   let d = 4.0 * e / ((1.0 + e) * (1.0 + e));
   return vec3f(t, d, -2.0 * t * d);
 #else

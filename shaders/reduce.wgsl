@@ -50,10 +50,9 @@ fn dotPartials(
   @builtin(local_invocation_index) lid: u32,
 ) {
   let w = wid.y * groups.x + wid.x;
-  let i = w * ${WG}u + lid;
   var v = 0.0;
-  if (i < params.n) {
-    v = ${X}[params.xOffset + i] * ${Y}[params.yOffset + i];
+  for (var i = w * ${WG}u * ${ITEMS}u + lid; i < min(params.n, (w + 1u) * ${WG}u * ${ITEMS}u); i += ${WG}u) {
+    v = fma(${X}[params.xOffset + i], ${Y}[params.yOffset + i], v);
   }
   tree[lid] = v;
   let sum = treeSum(lid);
@@ -71,17 +70,16 @@ fn cgUpdatePartials(
   @builtin(local_invocation_index) lid: u32,
 ) {
   let w = wid.y * groups.x + wid.x;
-  let i = w * ${WG}u + lid;
   let step = ${STATE}[${STEP_INDEX}u];
   var v = 0.0;
-  if (i < params.n) {
+  for (var i = w * ${WG}u * ${ITEMS}u + lid; i < min(params.n, (w + 1u) * ${WG}u * ${ITEMS}u); i += ${WG}u) {
     var r = ${R}[i];
     if (step != 0.0) {
       ${X}[i] = fma(step, ${P}[i], ${X}[i]);
       r = fma(-step, ${AP}[i], r);
       ${R}[i] = r;
     }
-    v = r * r;
+    v = fma(r, r, v);
   }
   tree[lid] = v;
   let sum = treeSum(lid);

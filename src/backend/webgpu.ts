@@ -24,14 +24,20 @@ import {
 
 /** Workgroup shapes; the defaults suit CPU adapters and real GPUs alike. */
 export interface WebGpuTuning {
-  /** Invocations per workgroup of the element-wise and reduction kernels (a power of two). */
+  /** Invocations per workgroup of the element-wise kernels. */
   workgroupSize: number;
+  /**
+   * Reductions: invocations per workgroup (a power of two) and elements each
+   * invocation sums before the workgroup's tree.
+   */
+  reduce: { workgroupSize: number; items: number };
   /** Matmul workgroup of wgX × wgY invocations, each computing a tm × tn block of C. */
   matmul: { wgX: number; wgY: number; tm: number; tn: number };
 }
 
 export const DEFAULT_TUNING: WebGpuTuning = {
   workgroupSize: 256,
+  reduce: { workgroupSize: 64, items: 16 },
   matmul: { wgX: 8, wgY: 8, tm: 4, tn: 4 },
 };
 
@@ -118,7 +124,7 @@ export class WebGpuBackend implements Backend {
       return out;
     } catch (e) {
       this.host.release(staging);
-      throw e;
+      throw await this.host.lostOr(e);
     }
   }
 
@@ -396,15 +402,15 @@ export class WebGpuBackend implements Backend {
     defines: Record<string, string | number | boolean>;
     uses: GpuBuf[];
   }): Op {
-    const wg = this.tuning.workgroupSize;
-    const grid = this.host.grid(Math.ceil(r.n / wg), r.label);
+    const { workgroupSize: wg, items } = this.tuning.reduce;
+    const grid = this.host.grid(Math.ceil(r.n / (wg * items)), r.label);
     const partialCount = grid[0] * grid[1];
     const partials = this.host.allocate(partialCount * 4, STORAGE(), `${r.label} partials`);
     const all = ['X', 'Y', 'P', 'R', 'AP', 'STATE', 'STEP_INDEX'];
     const unbound = Object.fromEntries(
       all.filter((k) => !(k in r.operands) && !(k in r.defines)).map((k) => [k, UNBOUND]),
     );
-    const defines = { WG: wg, ...r.defines, ...unbound };
+    const defines = { WG: wg, ITEMS: items, ...r.defines, ...unbound };
     try {
       return this.host.op({
         family: 'reduce',

@@ -73,6 +73,9 @@ export class GpuOp {
   }
 }
 
+/** How long a failed read waits to learn whether the device was lost. */
+const LOST_GRACE_MS = 200;
+
 /** Largest number of staging buffers kept for reuse by `read`. */
 const MAX_POOLED_STAGING = 16;
 
@@ -125,6 +128,19 @@ export class KernelHost {
   /** Rejects with DeviceLostError instead of waiting forever on a lost device. */
   unlessLost<T>(p: Promise<T>): Promise<T> {
     return Promise.race([p, this.#lostPromise]);
+  }
+
+  /**
+   * The DeviceLostError when `error` came from losing the device, else
+   * `error`. Chromium rejects a pending mapAsync ("unmapped before mapping was
+   * resolved") a moment before device.lost resolves, so wait briefly for it.
+   */
+  async lostOr(error: unknown): Promise<unknown> {
+    if (!this.#lost) {
+      const pause = new Promise((resolve) => setTimeout(resolve, LOST_GRACE_MS));
+      await Promise.race([this.#lostPromise, pause]).catch(() => {});
+    }
+    return this.#lost ?? error;
   }
 
   // ---- buffers ----
