@@ -15,7 +15,7 @@ export interface HoagOptions {
   steps?: number;
   /** ε_k: 'exponential' ε₀·0.9^k (default), 'quadratic' ε₀/k², 'cubic' ε₀/k³. */
   schedule?: ToleranceSchedule;
-  /** ε₀; default 1e-2. */
+  /** ε₀; default 1e-3 (as Pedregosa's reference implementation). */
   tolerance0?: number;
   /** Floor of ε_k; default 1e-6 on f32 backends, 1e-10 on f64. */
   toleranceFloor?: number;
@@ -24,9 +24,26 @@ export interface HoagOptions {
   lambdaMax?: number;
   /** Initial step in θ: the first step moves θ by at most this; default 1. */
   initialStep?: number;
-  /** Step rejected if F rises by more than margin·ε_k·max(1, |F|); default 1. */
+  /**
+   * Largest change of any θ_i = log λ_i in one step; default 1 (a factor e
+   * in λ). The step size 1/L comes from the first gradient, which can be
+   * tiny far from the optimum; the cap keeps a later, larger gradient from
+   * throwing λ across its whole range.
+   */
+  maxStep?: number;
+  /**
+   * A step is rejected when F rises above the best value by more than
+   * margin·ε_k·|F_best| (slack for the inexact inner solves); default 0.1.
+   */
   margin?: number;
-  /** Stop once a step changes θ by less than this (∞-norm); default 1e-4. */
+  /**
+   * Factor on the step size 1/L after a step that lowered F; default 1.5.
+   * (Pedregosa's HOAG uses 1/0.95; on the reference ridge A2, whose θ-gradient
+   * shrinks with λ, that needed hundreds of steps to cover the 6.4 e-folds
+   * from λ = 1 to the optimum.) A rejected step halves it.
+   */
+  grow?: number;
+  /** Stop once a step changes θ by less than this (∞-norm) and ε_k has reached its floor; default 1e-4. */
   thetaTol?: number;
   /** Options of the inner fit; gtol and gatol are set from ε_k. */
   fit?: Omit<FitOptions, 'gtol' | 'gatol' | 'signal'>;
@@ -81,12 +98,14 @@ export function toleranceAt(k: number, schedule: ToleranceSchedule, eps0: number
 export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promise<HoagResult> {
   const steps = opts.steps ?? 20;
   const schedule = opts.schedule ?? 'exponential';
-  const eps0 = opts.tolerance0 ?? 1e-2;
+  const eps0 = opts.tolerance0 ?? 1e-3;
   const floor = opts.toleranceFloor ?? (problem.backend.eps < 1e-10 ? 1e-10 : 1e-6);
   const lmin = opts.lambdaMin ?? 1e-10;
   const lmax = opts.lambdaMax ?? 1e6;
-  const margin = opts.margin ?? 1;
+  const margin = opts.margin ?? 0.1;
+  const grow = opts.grow ?? 1.5;
   const thetaTol = opts.thetaTol ?? 1e-4;
+  const maxStep = opts.maxStep ?? 1;
   if (!(steps >= 1) || !(eps0 > 0) || !(lmin > 0) || !(lmax > lmin) || !['exponential', 'quadratic', 'cubic'].includes(schedule))
     throw new ArgumentError(`hoag: options out of range (steps ${steps}, tolerance0 ${eps0}, λ range [${lmin}, ${lmax}], schedule ${schedule})`);
   const [tmin, tmax] = [Math.log(lmin), Math.log(lmax)];
@@ -101,10 +120,11 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
   let cgTotal = 0;
   let stepSize = NaN; // 1/L, set from the first hypergradient
   let eps = eps0;
-  let gref = NaN; // ‖∇_ω L_train‖ at the first start: the scale of the inner tolerance
+  let gref = NaN; // ‖∇_ω L_train‖ at the first start: the scale of the tolerance floor
   // The last accepted point: θ, ω, F and the gradient in θ there.
   let best: { theta: number[]; weights: Float64Array; value: number; gradTheta: number[] } | undefined;
   let stoppedBy: HoagResult['stoppedBy'] = 'steps';
+  let refresh = false; // this evaluation re-measures the best point
 
   for (let k = 0; k < steps; k++) {
     if (opts.signal?.aborted) throw new AbortError();
@@ -112,7 +132,9 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
     const tolK = Math.min(eps, toleranceAt(k, schedule, eps0, floor));
     let r: HypergradientResult;
     r = await problem.hypergradient({
-      fit: { ...opts.fit, gtol: Number.isFinite(gref) ? 0 : tolK, gatol: Number.isFinite(gref) ? tolK * gref : 0, signal: opts.signal },
+      // Each inner fit reduces ‖∇_ω L_train‖ by ε_k from where its warm start
+      // left it, down to the floor (relative to the first gradient norm).
+      fit: { ...opts.fit, gtol: tolK, gatol: Number.isFinite(gref) ? floor * gref : 0, signal: opts.signal },
       cg: { rtol: tolK, checkEvery: opts.cgCheckEvery },
       signal: opts.signal,
     });
@@ -128,7 +150,11 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
     if (!finite) {
       accepted = false;
       reason = `not finite: F = ${r.value}, hypergradient [${r.hypergradient}]`;
-    } else if (best && r.value > best.value + margin * tolK * Math.max(1, Math.abs(best.value))) {
+    } else if (
+      best &&
+      !refresh &&
+      r.value > best.value + (margin * tolK + 64 * problem.backend.eps) * Math.abs(best.value)
+    ) {
       accepted = false;
       reason = `F rose from ${best.value.toPrecision(6)} to ${r.value.toPrecision(6)}: step rejected, step size halved`;
     }
@@ -136,7 +162,16 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
       if (!Number.isFinite(stepSize)) {
         const gmax = Math.max(...gradTheta.map(Math.abs));
         stepSize = (opts.initialStep ?? 1) / Math.max(gmax, 1e-12);
-      } else if (best && r.value <= best.value) stepSize /= 0.95;
+      } else if (best && !refresh) {
+        // Barzilai–Borwein: the secant step sᵀs/sᵀy of the last two accepted
+        // points when the curvature along s is positive, else grow.
+        const sv = theta.map((t, i) => t - best!.theta[i]);
+        const yv = gradTheta.map((g, i) => g - best!.gradTheta[i]);
+        const sy = sv.reduce((a, x, i) => a + x * yv[i], 0);
+        const ss = sv.reduce((a, x) => a + x * x, 0);
+        // Capped at 10× the last step: near the optimum sᵀy is rounding-sized.
+        stepSize = sy > 0 && ss > 0 ? Math.min(ss / sy, 10 * stepSize) : stepSize * grow;
+      }
       best = { theta: [...theta], weights: await problem.getWeights(), value: r.value, gradTheta };
     } else {
       if (!best) {
@@ -151,14 +186,26 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
     }
     history.push(stepRecord());
     opts.onStep?.(history[history.length - 1]);
+    const wasRefresh = refresh;
+    refresh = false;
+    if (!accepted) {
+      // Re-evaluate the best point at the tighter tolerance before stepping
+      // again: its F came from a looser inner solve and may be too low.
+      theta = [...best!.theta];
+      problem.setLambda(theta.map(Math.exp));
+      refresh = true;
+      continue;
+    }
 
     // Step θ from the last accepted point along its gradient, clipped.
     const from = best!;
-    const next = from.theta.map((t, i) => clip(t - stepSize * from.gradTheta[i]));
+    const next = from.theta.map((t, i) => clip(t - Math.max(-maxStep, Math.min(maxStep, stepSize * from.gradTheta[i]))));
     const move = Math.max(...next.map((t, i) => Math.abs(t - theta[i])));
     theta = next;
     problem.setLambda(theta.map(Math.exp));
-    if (accepted && move < thetaTol) {
+    // A small step only means convergence once the hypergradients are
+    // accurate: with a loose ε_k the step can stall short of the optimum.
+    if (!wasRefresh && move < thetaTol && tolK <= floor) {
       stoppedBy = 'theta_tol';
       break;
     }

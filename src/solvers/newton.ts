@@ -131,6 +131,10 @@ export class NewtonFit {
     let rejected = 0;
     let negCurv = 0;
     let consecutiveRejects = 0;
+    // Steps that no longer shrink ‖g‖ by 10% are rounding noise: stop after
+    // ten in a row instead of wandering (along H's null space, if singular).
+    let bestGnorm = Infinity;
+    let flat = 0;
     let status: FitResult['status'] = 'max_iter';
 
     while (true) {
@@ -176,6 +180,13 @@ export class NewtonFit {
         loss = r[LOSS];
         gnorm = r[GNORM];
         consecutiveRejects = 0;
+        if (gnorm < 0.9 * bestGnorm) {
+          bestGnorm = gnorm;
+          flat = 0;
+        } else if (++flat >= 10) {
+          status = 'stalled';
+          break;
+        }
         // The quadratic model of a piecewise-linear (LeakyReLU) network is
         // good only between kinks, so ρ of 0.5–0.75 is common: expanding
         // only above 0.75 (the textbook rule) stalled case B's fit.
