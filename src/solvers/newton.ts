@@ -34,7 +34,12 @@ export interface FitOptions {
 }
 
 export interface FitResult {
-  status: 'converged' | 'max_iter' | 'stalled' | 'not_finite';
+  /**
+   * 'rounding_floor': the model predicts a decrease of L below its rounding
+   * level and a step no longer halves ‖g‖: as converged as the arithmetic
+   * allows (counted as converged).
+   */
+  status: 'converged' | 'rounding_floor' | 'max_iter' | 'stalled' | 'not_finite';
   converged: boolean;
   iterations: number;
   cgIterations: number;
@@ -176,10 +181,15 @@ export class NewtonFit {
         Number.isFinite(r[LOSS]) &&
         Number.isFinite(r[GNORM]) &&
         (belowNoise ? r[GNORM] < gnorm : predicted > 0 && rho > 1e-4);
+      const gnormBefore = gnorm;
       if (accept) {
         loss = r[LOSS];
         gnorm = r[GNORM];
         consecutiveRejects = 0;
+        if (belowNoise && r[GNORM] > 0.5 * gnormBefore) {
+          status = 'rounding_floor';
+          break;
+        }
         if (gnorm < 0.9 * bestGnorm) {
           bestGnorm = gnorm;
           flat = 0;
@@ -196,6 +206,10 @@ export class NewtonFit {
         rejected++;
         consecutiveRejects++;
         b.run(this.#restore);
+        if (belowNoise) {
+          status = 'rounding_floor';
+          break;
+        }
         radius = 0.25 * Math.min(radius, Math.max(snorm, Number.MIN_VALUE));
         // Twelve rejections in a row shrink the radius 4^12 ≈ 1.7e7-fold: no
         // representable step improves L any more.
@@ -208,7 +222,7 @@ export class NewtonFit {
     }
     return {
       status,
-      converged: status === 'converged',
+      converged: status === 'converged' || status === 'rounding_floor',
       iterations,
       cgIterations,
       loss,
