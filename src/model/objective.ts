@@ -108,45 +108,52 @@ export class MseTerm implements Term {
       this.#bufs.push(b);
       return b;
     };
-    this.X = buf(n * mlp.inputs, 'X');
-    backend.write(this.X, data.X);
-    this.Y = buf(n * mlp.outputs, 'y');
-    backend.write(this.Y, data.y);
-    this.#ones = buf(n, 'ones');
-    this.#H[0] = this.X;
-    for (let l = 1; l <= L; l++) {
-      const width = n * mlp.sizes[l];
-      this.#Z[l] = buf(width, `Z${l}`);
-      this.#dZ[l] = buf(width, `dZ${l}`);
-      this.#Zd[l] = buf(width, `Zdot${l}`);
-      this.#dZd[l] = buf(width, `dZdot${l}`);
-      if (l < L) {
-        this.#H[l] = buf(width, `H${l}`);
-        this.#dH[l] = buf(width, `dH${l}`);
-        this.#Hd[l] = buf(width, `Hdot${l}`);
-        this.#dHd[l] = buf(width, `dHdot${l}`);
+    // A failure part-way (a buffer over the device's limit, say) releases
+    // what was already allocated, so nothing leaks.
+    try {
+      this.X = buf(n * mlp.inputs, 'X');
+      backend.write(this.X, data.X);
+      this.Y = buf(n * mlp.outputs, 'y');
+      backend.write(this.Y, data.y);
+      this.#ones = buf(n, 'ones');
+      this.#H[0] = this.X;
+      for (let l = 1; l <= L; l++) {
+        const width = n * mlp.sizes[l];
+        this.#Z[l] = buf(width, `Z${l}`);
+        this.#dZ[l] = buf(width, `dZ${l}`);
+        this.#Zd[l] = buf(width, `Zdot${l}`);
+        this.#dZd[l] = buf(width, `dZdot${l}`);
+        if (l < L) {
+          this.#H[l] = buf(width, `H${l}`);
+          this.#dH[l] = buf(width, `dH${l}`);
+          this.#Hd[l] = buf(width, `Hdot${l}`);
+          this.#dHd[l] = buf(width, `dHdot${l}`);
+        }
       }
-    }
-    this.#R = buf(n * mlp.outputs, 'residual');
-    backend.run([this.#op(backend.axpby({ n, a: 1, b: 0, z: this.#ones, label: `${label}.ones` }))]);
+      this.#R = buf(n * mlp.outputs, 'residual');
+      backend.run([this.#op(backend.axpby({ n, a: 1, b: 0, z: this.#ones, label: `${label}.ones` }))]);
 
-    // Forward pass: Z_l = H_{l-1}·W_lᵀ + b_l, H_l = σ(Z_l); residual R = f − y.
-    const fwd: Op[] = [];
-    for (let l = 1; l <= L; l++) {
-      fwd.push(this.#linear(this.#H[l - 1], params, this.#Z[l], l, false, `${label}.forward${l}`));
-      if (l < L)
-        fwd.push(
-          this.#op(
-            backend.activation({ act: mlp.activation, mode: 'value', n: n * mlp.sizes[l], z: this.#Z[l], out: this.#H[l] }),
-          ),
-        );
+      // Forward pass: Z_l = H_{l-1}·W_lᵀ + b_l, H_l = σ(Z_l); residual R = f − y.
+      const fwd: Op[] = [];
+      for (let l = 1; l <= L; l++) {
+        fwd.push(this.#linear(this.#H[l - 1], params, this.#Z[l], l, false, `${label}.forward${l}`));
+        if (l < L)
+          fwd.push(
+            this.#op(
+              backend.activation({ act: mlp.activation, mode: 'value', n: n * mlp.sizes[l], z: this.#Z[l], out: this.#H[l] }),
+            ),
+          );
+      }
+      const no = n * mlp.outputs;
+      fwd.push(this.#op(backend.axpby({ n: no, a: 1, x: this.#Z[L], b: -1, y: this.Y, z: this.#R, label: `${label}.residual` })));
+      this.#forward = fwd;
+      this.#mseValue = (s) => [
+        this.#op(backend.reduce({ n: no, x: this.#R, out: s.value, scale: 0.5 / no, accumulate: true, label: `${label}.mse` })),
+      ];
+    } catch (e) {
+      this.destroy();
+      throw e;
     }
-    const no = n * mlp.outputs;
-    fwd.push(this.#op(backend.axpby({ n: no, a: 1, x: this.#Z[L], b: -1, y: this.Y, z: this.#R, label: `${label}.residual` })));
-    this.#forward = fwd;
-    this.#mseValue = (s) => [
-      this.#op(backend.reduce({ n: no, x: this.#R, out: s.value, scale: 0.5 / no, accumulate: true, label: `${label}.mse` })),
-    ];
   }
 
   #op<T extends Op>(op: T): T {

@@ -129,69 +129,76 @@ export class HyperProblem {
     const w0 = opts.weights ?? this.mlp.init(opts.seed ?? 1);
     this.mlp.checkParams(w0, 'initial weights');
 
-    const n = this.mlp.nParams;
-    this.params = backend.createBuffer(n, 'weights');
-    this.hyper = backend.createBuffer(this.nHyper, 'lambda');
-    backend.write(this.params, w0);
-    backend.write(this.hyper, this.#lambda);
-    this.train = new Objective(backend, this.mlp, this.params, this.hyper, opts.train, {
-      penalised: true,
-      penalty: this.penalty,
-      label: 'train',
-    });
-    this.val = new Objective(backend, this.mlp, this.params, this.hyper, opts.val, {
-      penalised: this.validation === 'penalised',
-      penalty: this.penalty,
-      label: 'val',
-    });
-    this.#q = backend.createBuffer(n, 'q');
-    this.#hq = backend.createBuffer(n, 'Hq');
-    this.#mixed = backend.createBuffer(this.nHyper, 'mixed');
-    this.#report = backend.createBuffer(HG + this.nHyper, 'report');
-    this.#newton = new NewtonFit(backend, this.train);
-    const scratch = backend.createBuffer(this.nHyper, 'cg.mixed');
-    this.#scratch = scratch;
-    this.#cg = new ConjugateGradient(
-      backend,
-      { n, ops: (inp, out) => this.train.hvpOps(inp, out, scratch, this.nugget) },
-      this.val.grad,
-      this.#q,
-    );
-    const keep = (o: Op) => (this.#ops.push(o), o);
-    const R = this.#report;
-    this.#linearize = [...this.train.gradientOps, ...this.val.gradientOps];
-    const side = opts.solve ?? 'auto';
-    this.solveSide = side === 'auto' ? (this.nHyper <= 4 ? 'hyper' : 'validation') : side;
-    if (this.solveSide === 'hyper') {
-      // Warm starts p_k live side by side in one buffer; CG works on `adj`.
-      const cross = backend.createBuffer(n, 'cross');
-      const adj = backend.createBuffer(n, 'adjoint');
-      const saved = backend.createBuffer(n * this.nHyper, 'adjoints');
-      this.#hyperBufs.push(cross, adj, saved);
-      this.#hyperCg = new ConjugateGradient(
+    // Release what was allocated if construction fails part-way.
+    try {
+      const n = this.mlp.nParams;
+      this.params = backend.createBuffer(n, 'weights');
+      this.hyper = backend.createBuffer(this.nHyper, 'lambda');
+      backend.write(this.params, w0);
+      backend.write(this.hyper, this.#lambda);
+      this.train = new Objective(backend, this.mlp, this.params, this.hyper, opts.train, {
+        penalised: true,
+        penalty: this.penalty,
+        label: 'train',
+      });
+      this.val = new Objective(backend, this.mlp, this.params, this.hyper, opts.val, {
+        penalised: this.validation === 'penalised',
+        penalty: this.penalty,
+        label: 'val',
+      });
+      this.#q = backend.createBuffer(n, 'q');
+      this.#hq = backend.createBuffer(n, 'Hq');
+      this.#mixed = backend.createBuffer(this.nHyper, 'mixed');
+      this.#report = backend.createBuffer(HG + this.nHyper, 'report');
+      this.#newton = new NewtonFit(backend, this.train);
+      const scratch = backend.createBuffer(this.nHyper, 'cg.mixed');
+      this.#scratch = scratch;
+      this.#cg = new ConjugateGradient(
         backend,
         { n, ops: (inp, out) => this.train.hvpOps(inp, out, scratch, this.nugget) },
-        cross,
-        adj,
+        this.val.grad,
+        this.#q,
       );
-      for (let k = 0; k < this.nHyper; k++) {
-        this.#hyperSetup.push([
-          ...this.train.crossOps(k, cross),
-          keep(backend.axpby({ n, a: 1, x: saved, xOffset: k * n, b: 0, z: adj, label: 'adjoint.load' })),
-        ]);
-        this.#hyperCollect.push([
-          keep(backend.axpby({ n, a: 1, x: adj, b: 0, z: saved, zOffset: k * n, label: 'adjoint.store' })),
-          keep(backend.reduce({ n, x: this.val.grad, y: adj, out: this.#mixed, outIndex: k, label: 'adjoint.dot' })),
-        ]);
+      const keep = (o: Op) => (this.#ops.push(o), o);
+      const R = this.#report;
+      this.#linearize = [...this.train.gradientOps, ...this.val.gradientOps];
+      const side = opts.solve ?? 'auto';
+      this.solveSide = side === 'auto' ? (this.nHyper <= 4 ? 'hyper' : 'validation') : side;
+      if (this.solveSide === 'hyper') {
+        // Warm starts p_k live side by side in one buffer; CG works on `adj`.
+        const cross = backend.createBuffer(n, 'cross');
+        const adj = backend.createBuffer(n, 'adjoint');
+        const saved = backend.createBuffer(n * this.nHyper, 'adjoints');
+        this.#hyperBufs.push(cross, adj, saved);
+        this.#hyperCg = new ConjugateGradient(
+          backend,
+          { n, ops: (inp, out) => this.train.hvpOps(inp, out, scratch, this.nugget) },
+          cross,
+          adj,
+        );
+        for (let k = 0; k < this.nHyper; k++) {
+          this.#hyperSetup.push([
+            ...this.train.crossOps(k, cross),
+            keep(backend.axpby({ n, a: 1, x: saved, xOffset: k * n, b: 0, z: adj, label: 'adjoint.load' })),
+          ]);
+          this.#hyperCollect.push([
+            keep(backend.axpby({ n, a: 1, x: adj, b: 0, z: saved, zOffset: k * n, label: 'adjoint.store' })),
+            keep(backend.reduce({ n, x: this.val.grad, y: adj, out: this.#mixed, outIndex: k, label: 'adjoint.dot' })),
+          ]);
+        }
       }
+      this.#step3 = [
+        ...(this.solveSide === 'validation' ? this.train.hvpOps(this.#q, this.#hq, this.#mixed) : []),
+        keep(backend.axpby({ n: this.nHyper, a: 1, x: this.val.hyperGrad, b: -1, y: this.#mixed, z: R, zOffset: HG, label: 'hg' })),
+        keep(backend.axpby({ n: 1, a: 1, x: this.train.value, b: 0, z: R, zOffset: TRAIN_LOSS, label: 'report.train' })),
+        keep(backend.axpby({ n: 1, a: 1, x: this.val.value, b: 0, z: R, zOffset: VAL_LOSS, label: 'report.val' })),
+        keep(backend.reduce({ n, x: this.train.grad, out: R, outIndex: TRAIN_GNORM, sqrt: true, label: 'report.gnorm' })),
+      ];
+  
+    } catch (e) {
+      this.destroy();
+      throw e;
     }
-    this.#step3 = [
-      ...(this.solveSide === 'validation' ? this.train.hvpOps(this.#q, this.#hq, this.#mixed) : []),
-      keep(backend.axpby({ n: this.nHyper, a: 1, x: this.val.hyperGrad, b: -1, y: this.#mixed, z: R, zOffset: HG, label: 'hg' })),
-      keep(backend.axpby({ n: 1, a: 1, x: this.train.value, b: 0, z: R, zOffset: TRAIN_LOSS, label: 'report.train' })),
-      keep(backend.axpby({ n: 1, a: 1, x: this.val.value, b: 0, z: R, zOffset: VAL_LOSS, label: 'report.val' })),
-      keep(backend.reduce({ n, x: this.train.grad, out: R, outIndex: TRAIN_GNORM, sqrt: true, label: 'report.gnorm' })),
-    ];
   }
 
   readonly #scratch: Buf;
@@ -332,16 +339,17 @@ export class HyperProblem {
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    this.#cg.destroy();
+    // Members may be missing when the constructor failed part-way.
+    this.#cg?.destroy();
     this.#hyperCg?.destroy();
     for (const buf of this.#hyperBufs) this.backend.destroyBuffer(buf);
-    this.#newton.destroy();
+    this.#newton?.destroy();
     this.#lbfgs?.destroy();
     for (const o of this.#ops) o.destroy();
-    this.train.destroy();
-    this.val.destroy();
+    this.train?.destroy();
+    this.val?.destroy();
     for (const buf of [this.params, this.hyper, this.#q, this.#hq, this.#mixed, this.#report, this.#scratch])
-      this.backend.destroyBuffer(buf);
+      if (buf) this.backend.destroyBuffer(buf);
   }
 }
 
