@@ -31,14 +31,17 @@ export interface WebGpuTuning {
    * invocation sums before the workgroup's tree.
    */
   reduce: { workgroupSize: number; items: number };
-  /** Matmul workgroup of wgX × wgY invocations, each computing a tm × tn block of C. */
+  /**
+   * Matmul workgroup of wgX × wgY invocations, each computing a tm × tn block
+   * of C (tn a multiple of 4: columns are held in vec4 registers).
+   */
   matmul: { wgX: number; wgY: number; tm: number; tn: number };
 }
 
 export const DEFAULT_TUNING: WebGpuTuning = {
   workgroupSize: 256,
   reduce: { workgroupSize: 64, items: 16 },
-  matmul: { wgX: 8, wgY: 8, tm: 4, tn: 4 },
+  matmul: { wgX: 8, wgY: 8, tm: 4, tn: 8 },
 };
 
 export interface WebGpuBackendOptions extends RequestGpuOptions {
@@ -76,6 +79,13 @@ export class WebGpuBackend implements Backend {
     opts: { tuning?: Partial<WebGpuTuning>; ownsDevice?: boolean } = {},
   ) {
     this.tuning = { ...DEFAULT_TUNING, ...opts.tuning };
+    const { workgroupSize: wg } = this.tuning.reduce;
+    if (this.tuning.matmul.tn % 4 !== 0)
+      throw new ArgumentError(
+        `tuning: matmul.tn must be a multiple of 4, got ${this.tuning.matmul.tn}`,
+      );
+    if (!Number.isInteger(Math.log2(wg)))
+      throw new ArgumentError(`tuning: reduce.workgroupSize must be a power of two, got ${wg}`);
     this.host = new KernelHost(device, SHADER_SOURCES, this.stats);
     this.#ownsDevice = opts.ownsDevice ?? false;
   }
