@@ -19,4 +19,14 @@ export {
 export { hoag, toleranceAt, type HoagOptions, type HoagResult, type HoagStep, type ToleranceSchedule } from './solvers/hoag.js';
 export { finiteDifferenceCheck, type FdCheckOptions, type FdCheckResult } from './solvers/check.js';
 export { Xorshift32 } from './util/random.js';
+export { philox2x32, philoxUniform, gumbelNoiseAt } from './util/philox.js';
+export {
+  gumbelSoftmax,
+  gumbelSoftmaxBackward,
+  gumbelSoftmaxTangent,
+  gumbelNoise,
+  sampleGumbelSoftmax,
+  type GumbelMode,
+  type GumbelSoftmaxSpec,
+} from './model/gumbel-softmax.js';
 export * from './data/index.js';

@@ -4,6 +4,7 @@
 
 import { ArgumentError, DestroyedError, ShapeError } from '../errors.js';
 import { cgScalarStep } from './cg-scalar.js';
+import { checkGumbelSpec, gumbelRows, type GumbelArrays } from './gumbel.js';
 import {
   CG,
   type ActivationSpec,
@@ -15,6 +16,7 @@ import {
   type CgScalarSpec,
   type CgUpdateSpec,
   type Coef,
+  type GumbelSpec,
   type MatmulSpec,
   type Op,
   type ReduceSpec,
@@ -235,6 +237,19 @@ export class CpuBackend implements Backend {
       }
       st[CG.RR_NEW] = acc;
     });
+  }
+
+  gumbel(s: GumbelSpec): Op {
+    checkGumbelSpec(s);
+    const n = s.rows * s.k;
+    const what = `gumbel.${s.pass}`;
+    const arrays: GumbelArrays = { out: span(s.out, 0, n, `${what} out`) };
+    if (s.pass !== 'uniform' && s.pass !== 'noise') {
+      arrays.logits = span(s.logits, 0, n, `${what} logits`);
+      if (s.noise) arrays.noise = span(s.noise, 0, n, `${what} noise`);
+      if (s.pass !== 'forward') arrays.direction = span(s.direction, 0, n, `${what} direction`);
+    }
+    return new CpuOp(s.label ?? what, () => gumbelRows(s, arrays));
   }
 
   run(ops: readonly Op[]): void {

@@ -198,6 +198,49 @@ export interface CgUpdateSpec {
   label?: string;
 }
 
+/**
+ * The Gumbel-softmax trick over the rows of a rows×k matrix of logits z
+ * (shaders/gumbel.wgsl; the generator is documented in src/util/philox.ts).
+ * With noise g and t = z + g per row:
+ * - `uniform`:  out = u, the generator's uniforms in (0, 1) for `seed`
+ * - `noise`:    out = g = −ln(−ln u)
+ * - `forward`:  out = y = softmax(t/τ), or one-hot(argmax t) when `hard`
+ * - `backward`: out = dz = y ⊙ (dy − ⟨dy, y⟩)/τ, with y the soft sample and
+ *               `direction` = dy (the vector-Jacobian product w.r.t. z at
+ *               fixed noise)
+ * - `tangent`:  out = ẏ = y ⊙ (ż − ⟨ż, y⟩)/τ, `direction` = ż (the JVP)
+ * The noise comes from `seed` (a u32) or from a given rows×k buffer `noise`:
+ * exactly one of them. Every operand is rows×k from element 0; `out` shares a
+ * buffer with no input. τ > 0, except that a hard forward ignores τ.
+ */
+export type GumbelSpec =
+  | ({ pass: 'uniform' } & GumbelDraw)
+  | ({ pass: 'noise' } & GumbelDraw)
+  | ({ pass: 'forward'; hard: boolean } & GumbelInputs)
+  | ({ pass: 'backward'; direction: Buf } & GumbelInputs)
+  | ({ pass: 'tangent'; direction: Buf } & GumbelInputs);
+
+/** The operands of the passes of GumbelSpec that only draw noise. */
+export interface GumbelDraw {
+  rows: number;
+  k: number;
+  seed: number;
+  out: Buf;
+  label?: string;
+}
+
+/** The operands of the passes of GumbelSpec that read logits. */
+export interface GumbelInputs {
+  rows: number;
+  k: number;
+  logits: Buf;
+  tau: number;
+  seed?: number;
+  noise?: Buf;
+  out: Buf;
+  label?: string;
+}
+
 /** Counters for benchmarks and the tests that hold the solver to its budget. */
 export interface BackendStats {
   submits: number;
@@ -230,6 +273,7 @@ export interface Backend {
   reduce(spec: ReduceSpec): Op;
   cgScalar(spec: CgScalarSpec): Op;
   cgUpdate(spec: CgUpdateSpec): Op;
+  gumbel(spec: GumbelSpec): Op;
 
   /** Queues ops in order (one command encoder and one submit on the GPU). */
   run(ops: readonly Op[]): void;

@@ -7,6 +7,7 @@ import { ArgumentError, DestroyedError, ShapeError } from '../errors.js';
 import { GpuBuf, GpuOp, KernelHost, type ParamField } from '../gpu/kernel-host.js';
 import { requestGpu, type RequestGpuOptions } from '../gpu/runtime.js';
 import { SHADER_SOURCES } from '../gpu/shaders.gen.js';
+import { checkGumbelSpec } from './gumbel.js';
 import {
   CG,
   type ActivationSpec,
@@ -17,6 +18,7 @@ import {
   type CgScalarSpec,
   type CgUpdateSpec,
   type Coef,
+  type GumbelSpec,
   type MatmulSpec,
   type Op,
   type ReduceSpec,
@@ -395,6 +397,69 @@ export class WebGpuBackend implements Backend {
         Y: UNBOUND,
       },
       uses: Object.values(bufs),
+    });
+  }
+
+  gumbel(s: GumbelSpec): Op {
+    checkGumbelSpec(s);
+    const n = s.rows * s.k;
+    const what = s.label ?? `gumbel.${s.pass}`;
+    const out = this.#span(s.out, 0, n, `${what} out`);
+    const operands: Record<string, GPUBuffer> = { OUT: out.buffer };
+    const uses = [out];
+    const bind = (role: string, buf: Buf | undefined) => {
+      const b = this.#span(buf, 0, n, `${what} ${role.toLowerCase()}`);
+      operands[role] = b.buffer;
+      uses.push(b);
+    };
+    let seed = 0;
+    let tau = 1;
+    if (s.pass === 'uniform' || s.pass === 'noise') seed = s.seed;
+    else {
+      bind('Z', s.logits);
+      if (s.noise) bind('NOISE', s.noise);
+      if (s.pass !== 'forward') bind('DIR', s.direction);
+      seed = s.seed ?? 0;
+      tau = s.tau;
+    }
+    const names = { Z: UNBOUND, NOISE: UNBOUND, DIR: UNBOUND };
+    for (const role of Object.keys(operands)) delete names[role as keyof typeof names];
+    const passes = {
+      uniform: ['gumbelUniform', 'UNIFORM'],
+      noise: ['gumbelNoise', 'NOISE_PASS'],
+      forward: ['gumbelForward', 'FORWARD'],
+      backward: ['gumbelJacobianProduct', 'JACOBIAN'],
+      tangent: ['gumbelJacobianProduct', 'JACOBIAN'],
+    } as const;
+    const [entry, define] = passes[s.pass];
+    const modes = { UNIFORM: false, NOISE_PASS: false, FORWARD: false, JACOBIAN: false };
+    modes[define] = true;
+    const wg = this.tuning.workgroupSize;
+    return this.host.op({
+      family: 'gumbel',
+      label: what,
+      operands,
+      params: [
+        ['u32', s.rows],
+        ['u32', s.k],
+        ['u32', seed],
+        ['f32', tau],
+      ],
+      passes: [
+        {
+          entry,
+          defines: {
+            WG: wg,
+            ...modes,
+            SOFTMAX: modes.FORWARD || modes.JACOBIAN,
+            FROM_SEED: s.pass !== 'uniform' && s.pass !== 'noise' && s.seed !== undefined,
+            HARD: s.pass === 'forward' && s.hard,
+            ...names,
+          },
+          grid: this.host.grid(Math.ceil(s.rows / wg), what),
+        },
+      ],
+      uses,
     });
   }
 
