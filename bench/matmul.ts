@@ -13,8 +13,14 @@ const gpu = await WebGpuBackend.create({ tuning: matmul ? { matmul } : undefined
 const a = gpu.createBuffer(m * k, 'A');
 const b = gpu.createBuffer(k * n, 'B');
 const c = gpu.createBuffer(m * n, 'C');
-gpu.write(a, Float32Array.from({ length: m * k }, (_, i) => ((i * 7) % 13) / 13 - 0.5));
-gpu.write(b, Float32Array.from({ length: k * n }, (_, i) => ((i * 5) % 11) / 11 - 0.5));
+gpu.write(
+  a,
+  Float32Array.from({ length: m * k }, (_, i) => ((i * 7) % 13) / 13 - 0.5),
+);
+gpu.write(
+  b,
+  Float32Array.from({ length: k * n }, (_, i) => ((i * 5) % 11) / 11 - 0.5),
+);
 const op = gpu.matmul({ m, n, k, a, b, c });
 
 // Warm-up: pipeline compilation and first-touch costs.

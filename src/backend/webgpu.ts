@@ -69,6 +69,7 @@ export class WebGpuBackend implements Backend {
   /** The kernel host; exposed for tests and benchmarks. */
   readonly host: KernelHost;
   #buffers = new Set<GpuBuf>();
+  #ownsDevice: boolean;
 
   /**
    * A backend on an existing device (a browser app passes its own). The
@@ -91,7 +92,6 @@ export class WebGpuBackend implements Backend {
     this.host = new KernelHost(device, SHADER_SOURCES, this.stats);
     this.#ownsDevice = opts.ownsDevice ?? false;
   }
-  #ownsDevice: boolean;
 
   /** Requests an adapter and device (runtime.ts) and builds a backend on them. */
   static async create(opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
