@@ -25,6 +25,22 @@ describe('WebGPU backend runtime', () => {
     expect(gpu.info.length).toBeGreaterThan(0);
   });
 
+  test('runRead records the ops and the readback copy into one submit', async () => {
+    const { gpu } = await getBackends();
+    const x = gpu.createBuffer(300);
+    const out = gpu.createBuffer(2);
+    const ops = [gpu.axpby({ n: 300, a: 2, b: 0, z: x }), gpu.reduce({ n: 300, x, out, outIndex: 1 })];
+    const before = { ...gpu.stats };
+    const r = await gpu.runRead(ops, out);
+    expect(gpu.stats.submits - before.submits).toBe(1);
+    expect(gpu.stats.readbacks - before.readbacks).toBe(1);
+    expect(gpu.stats.dispatches - before.dispatches).toBe(3);
+    expect(Array.from(r)).toEqual([0, 1200]);
+    for (const op of ops) op.destroy();
+    gpu.destroyBuffer(x);
+    gpu.destroyBuffer(out);
+  });
+
   test('run records every op into one submit', async () => {
     const { gpu } = await getBackends();
     const x = gpu.createBuffer(1000);

@@ -100,7 +100,12 @@ export class CpuBackend implements Backend {
   }
 
   async read(buf: Buf, offset = 0, length = buf.length - offset): Promise<Float64Array> {
+    return this.runRead([], buf, offset, length);
+  }
+
+  async runRead(ops: readonly Op[], buf: Buf, offset = 0, length = buf.length - offset): Promise<Float64Array> {
     const d = span(buf, offset, length, 'read');
+    this.#execute(ops);
     this.stats.readbacks++;
     return d.slice(offset, offset + length);
   }
@@ -253,6 +258,10 @@ export class CpuBackend implements Backend {
   }
 
   run(ops: readonly Op[]): void {
+    this.#execute(ops);
+  }
+
+  #execute(ops: readonly Op[]): void {
     this.#check();
     this.stats.submits++;
     for (const op of ops) {

@@ -243,6 +243,7 @@ export interface GumbelInputs {
 
 /** Counters for benchmarks and the tests that hold the solver to its budget. */
 export interface BackendStats {
+  /** Queue submissions: each run, read and runRead is one. */
   submits: number;
   dispatches: number;
   readbacks: number;
@@ -277,6 +278,12 @@ export interface Backend {
 
   /** Queues ops in order (one command encoder and one submit on the GPU). */
   run(ops: readonly Op[]): void;
+  /**
+   * Runs ops, then reads `length` elements of buf back, all in one submit:
+   * the pattern of a solver loop that checks a small state buffer after a
+   * batch of iterations. `read` alone is runRead([], ...).
+   */
+  runRead(ops: readonly Op[], buf: Buf, offset?: number, length?: number): Promise<Float64Array>;
   /** Resolves when all queued work has finished. */
   sync(): Promise<void>;
   /** Releases every buffer and op; the backend is unusable afterwards. */

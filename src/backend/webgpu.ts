@@ -118,15 +118,29 @@ export class WebGpuBackend implements Backend {
   }
 
   async read(buf: Buf, offset = 0, length = buf.length - offset): Promise<Float64Array> {
+    return this.runRead([], buf, offset, length);
+  }
+
+  async runRead(
+    ops: readonly Op[],
+    buf: Buf,
+    offset = 0,
+    length = buf.length - offset,
+  ): Promise<Float64Array> {
     const b = this.#span(buf, offset, length, 'read');
+    this.#checkOps(ops, 'runRead');
     this.host.check();
     this.stats.readbacks++;
-    if (length === 0) return new Float64Array(0);
+    this.stats.submits++;
+    if (length === 0) {
+      if (ops.length) this.stats.dispatches += this.host.run(ops as readonly GpuOp[]);
+      return new Float64Array(0);
+    }
     const bytes = length * 4;
     const staging = this.host.takeStaging(bytes);
-    const encoder = this.device.createCommandEncoder();
-    encoder.copyBufferToBuffer(b.buffer, offset * 4, staging, 0, bytes);
-    this.device.queue.submit([encoder.finish()]);
+    this.stats.dispatches += this.host.run(ops as readonly GpuOp[], (encoder) =>
+      encoder.copyBufferToBuffer(b.buffer, offset * 4, staging, 0, bytes),
+    );
     try {
       await this.host.unlessLost(staging.mapAsync(GPUMapMode.READ, 0, bytes));
       const out = new Float64Array(new Float32Array(staging.getMappedRange(0, bytes)));
@@ -513,18 +527,22 @@ export class WebGpuBackend implements Backend {
   }
 
   run(ops: readonly Op[]): void {
+    this.#checkOps(ops, 'run');
+    this.stats.dispatches += this.host.run(ops as readonly GpuOp[]);
+    this.stats.submits++;
+  }
+
+  #checkOps(ops: readonly Op[], what: string): void {
     for (const op of ops) {
       if (!(op instanceof GpuOp))
-        throw new ArgumentError(`run: op ${op.label} belongs to another backend`);
-      if (op.destroyed) throw new DestroyedError(`run: op ${op.label} was destroyed`);
+        throw new ArgumentError(`${what}: op ${op.label} belongs to another backend`);
+      if (op.destroyed) throw new DestroyedError(`${what}: op ${op.label} was destroyed`);
       for (const b of op.uses)
         if (b.destroyed)
           throw new DestroyedError(
-            `run: op ${op.label} uses buffer ${b.label}, which was destroyed`,
+            `${what}: op ${op.label} uses buffer ${b.label}, which was destroyed`,
           );
     }
-    this.stats.dispatches += this.host.run(ops as readonly GpuOp[]);
-    this.stats.submits++;
   }
 
   async sync(): Promise<void> {

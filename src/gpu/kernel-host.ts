@@ -317,7 +317,7 @@ export class KernelHost {
   }
 
   /** Records the dispatches of `ops` into one encoder and submits once. */
-  run(ops: readonly GpuOp[]): number {
+  run(ops: readonly GpuOp[], after?: (encoder: GPUCommandEncoder) => void): number {
     this.check();
     const encoder = this.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
@@ -332,6 +332,7 @@ export class KernelHost {
       }
     }
     pass.end();
+    after?.(encoder);
     this.device.queue.submit([encoder.finish()]);
     return count;
   }

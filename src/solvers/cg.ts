@@ -186,9 +186,8 @@ export class ConjugateGradient {
       const maxChunks = Math.ceil(maxIter / checkEvery) + 1;
       for (let c = 0; c < maxChunks; c++) {
         if (opts.signal?.aborted) throw new AbortError();
-        b.run(first.length ? [...first, ...chunk] : chunk);
+        s = await b.runRead(first.length ? [...first, ...chunk] : chunk, this.state);
         first = [];
-        s = await b.read(this.state);
         opts.onProgress?.({ iterations: s[CG.ITERS], relativeResidual: Math.sqrt(s[CG.RR]) });
         if (s[CG.ACTIVE] === 0) break;
       }

@@ -129,8 +129,7 @@ export class LbfgsFit {
       }
     };
 
-    b.run(this.#evaluate);
-    let [loss, gnorm] = await b.read(this.#report);
+    let [loss, gnorm] = await b.runRead(this.#evaluate, this.#report);
     readG(await b.read(this.#dots));
     const g0 = gnorm;
     const target = Math.max(gtol * g0, gatol);
@@ -206,8 +205,7 @@ export class LbfgsFit {
       let r: Float64Array = new Float64Array(2);
       for (let ls = 0; ls < 30; ls++) {
         b.write(this.#coef, [t], 2 * m + 1);
-        b.run(this.#trial);
-        r = await b.read(this.#report);
+        r = await b.runRead(this.#trial, this.#report);
         const belowNoise = Math.abs(t * slope) <= 64 * eps * Math.abs(loss);
         if (
           Number.isFinite(r[0]) &&
@@ -237,8 +235,7 @@ export class LbfgsFit {
       let j = 0;
       if (order.length === m) j = order.shift()!;
       else while (order.includes(j)) j++;
-      b.run(this.#store[j]);
-      const dots = await b.read(this.#dots);
+      const dots = await b.runRead(this.#store[j], this.#dots);
       readG(dots);
       for (let i = 0; i < m; i++) {
         setG(S(j), S(i), dots[1 + 2 * m + i]);

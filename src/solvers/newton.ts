@@ -124,8 +124,7 @@ export class NewtonFit {
     const before = { ...b.stats };
     const eps = b.eps;
 
-    b.run(this.#evaluate);
-    let r = await b.read(this.#report);
+    let r = await b.runRead(this.#evaluate, this.#report);
     let loss = r[LOSS];
     let gnorm = r[GNORM];
     const g0 = gnorm;
@@ -168,8 +167,7 @@ export class NewtonFit {
       if (cg.status === 'negative_curvature') negCurv++;
 
       // Ratio of actual to predicted reduction decides acceptance and radius.
-      b.run(this.#trial);
-      r = await b.read(this.#report);
+      r = await b.runRead(this.#trial, this.#report);
       const snorm = r[SNORM];
       const predicted = -(r[GS] + 0.5 * r[SHS]);
       const actual = loss - r[LOSS];

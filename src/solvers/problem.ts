@@ -270,8 +270,7 @@ export class HyperProblem {
   /** Training and validation losses at the current ω and λ. */
   async losses(): Promise<{ train: number; val: number }> {
     this.#check();
-    this.backend.run([...this.train.valueOps, ...this.val.valueOps]);
-    const [t] = await this.backend.read(this.train.value);
+    const [t] = await this.backend.runRead([...this.train.valueOps, ...this.val.valueOps], this.train.value);
     const [v] = await this.backend.read(this.val.value);
     return { train: t, val: v };
   }
@@ -319,8 +318,7 @@ export class HyperProblem {
       warnings.push(`CG ${cg.status} after ${cg.iterations} iterations, ‖r‖/‖b‖ = ${cg.relativeResidual.toExponential(3)}`);
 
     // Step 3: ∇_λ F = ∇_λ L_val − ∇²_λω L_train · q.
-    b.run(this.#step3);
-    const r = await b.read(this.#report);
+    const r = await b.runRead(this.#step3, this.#report);
     const hg = Array.from(r.subarray(HG, HG + this.nHyper));
     if (!hg.every(Number.isFinite)) warnings.push('the hypergradient is not finite');
     return {
