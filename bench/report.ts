@@ -93,7 +93,7 @@ export function renderMarkdown(r: J): string {
   );
   row('submits / dispatches / readbacks per hypergradient', (s) => work(s.hypergradient.work), '—');
   row(
-    'one HOAG outer step (refit from w*(1) at λ = 0.5)',
+    'one HOAG outer step (refit from w*(1) at λ = 0.9)',
     (s) =>
       `${ms(s.hoagStep.time)} (${s.hoagStep.innerIterations} inner, ${s.hoagStep.cgIterations} CG it.)`,
     '—',

@@ -154,7 +154,10 @@ async function browserPeers() {
     root: join(here, 'browser'),
     configFile: false,
     logLevel: 'error',
-    server: { port: 0, host: '127.0.0.1', fs: { allow: [root] } },
+    // No watcher and no HMR: other work editing src/ mid-run must not reload
+    // the page under a running benchmark (seen as "execution context was
+    // destroyed").
+    server: { port: 0, host: '127.0.0.1', fs: { allow: [root] }, hmr: false, watch: null },
     optimizeDeps: {
       include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu', '@jax-js/jax'],
     },

@@ -72,26 +72,24 @@ const log = (msg: string) => console.log(`[browser] ${msg}`);
 async function tfjsMatmuls(shapes: MatmulShape[], ours: Map<string, Float64Array>) {
   await tf.setBackend('webgpu');
   await tf.ready();
-  const backend = tf.backend() as unknown as { device: GPUDevice; submitQueue(): void };
   const out = [];
   for (const s of shapes) {
     const { a, b } = matmulOperands(s);
     const A = tf.tensor2d(a, s.transA ? [s.k, s.m] : [s.m, s.k]);
     const B = tf.tensor2d(b, s.transB ? [s.n, s.k] : [s.k, s.n]);
-    const sync = async () => {
-      backend.submitQueue();
-      await backend.device.queue.onSubmittedWorkDone();
-    };
+    // A readback of the last product is the only wait tfjs honours: after
+    // submitQueue(), onSubmittedWorkDone() resolved before the kernels ran
+    // (it reported > 10 GFLOP/s on SwiftShader). Ours is timed the same way.
     const batch = async () => {
       const cs = [];
       for (let i = 0; i < MATMULS_PER_SAMPLE; i++) cs.push(tf.matMul(A, B, s.transA, s.transB));
-      await sync();
+      await cs[cs.length - 1].data();
       cs.forEach((c) => c.dispose());
     };
     const t = await measure(batch);
     const work = await gpuWork(async () => {
       const c = tf.matMul(A, B, s.transA, s.transB);
-      await sync();
+      await c.data();
       c.dispose();
     });
     const C = tf.matMul(A, B, s.transA, s.transB);
@@ -181,17 +179,22 @@ async function jaxDerivatives(
   const hvp = jit((p: Params, t: Params) => jvp(grad(loss), [p], [t])[1]);
   const params = toParams(c.wStar, c.sizes);
   const dir = toParams(v, c.sizes);
-  const runGrad = async () => disposeTree(await blockUntilReady(gradient(refs(params))));
-  const runHvp = async () =>
-    disposeTree(await blockUntilReady(hvp(refs(params), refs(dir)) as Params));
+  // Each call ends on a one-element readback, as ours does in the browser:
+  // the device queue is in order, so it waits for every kernel of the call.
+  const settled = async (out: Params) => {
+    await blockUntilReady(out);
+    await out.b2.ref.data();
+    disposeTree(out);
+  };
+  const runGrad = () => settled(gradient(refs(params)));
+  const runHvp = () => settled(hvp(refs(params), refs(dir)) as Params);
   const budgetMs = data.n > 1000 ? 0 : 1500;
   const gT: Timing = await measure(runGrad, { budgetMs });
   const hT: Timing = await measure(runHvp, { budgetMs });
   const gradientWork = await gpuWork(runGrad);
   const hvpWork = await gpuWork(runHvp);
   const hvOut = hvp(refs(params), refs(dir)) as Params;
-  const hv = await flatten(hvOut);
-  disposeTree(hvOut);
+  const hv = await flatten(hvOut); // data() consumes each leaf
   // params, dir, X and y are left to the page's end: jax-js's jit keeps
   // them as captured constants and reports them freed if disposed here.
   log(
@@ -217,7 +220,12 @@ async function runBench(input: BrowserInput) {
   log(`adapter: ${ours.info}`);
 
   const oursC = new Map<string, Float64Array>();
-  const matmul = await matmulCosts(ours, input.matmulShapes, (s, cc) => oursC.set(s.name, cc));
+  const matmul = await matmulCosts(
+    ours,
+    input.matmulShapes,
+    (s, cc) => oursC.set(s.name, cc),
+    'read',
+  );
   const matmulWork: Counts[] = [];
   for (const s of input.matmulShapes) {
     // One matmul, one submit, one sync: the same unit as tfjs's work above.
@@ -229,7 +237,7 @@ async function runBench(input: BrowserInput) {
     matmulWork.push(
       await gpuWork(async () => {
         ours.run([op]);
-        await ours.sync();
+        await ours.read(C, 0, 1);
       }),
     );
     op.destroy();
@@ -247,6 +255,7 @@ async function runBench(input: BrowserInput) {
       c.alpha,
       data,
       data.n > 1000 ? 0 : 1500,
+      'read',
     );
     log(
       `ours webgpu ${data.n} rows: gradient ${d.gradient.medianMs.toFixed(1)} ms, hvp ${d.hvp.medianMs.toFixed(1)} ms`,
