@@ -76,7 +76,7 @@ export async function runTuning(cfg: TuneConfig, signal: AbortSignal): Promise<v
     try {
       result = await hoag(problem, {
         steps: cfg.steps,
-        fit: { maxIter: cfg.innerIters },
+        fit: { method: 'auto', maxIter: cfg.innerIters },
         signal,
         onStep: (s) => progress.step(s.k + 1, stepLine(s), num(s.value, 4)),
       });
@@ -93,7 +93,7 @@ export async function runTuning(cfg: TuneConfig, signal: AbortSignal): Promise<v
         checks.push(
           await finiteDifferenceCheck(problem, {
             index: i,
-            fit: { maxIter: cfg.innerIters, signal },
+            fit: { method: 'auto', maxIter: cfg.innerIters, signal },
           }),
         );
       }

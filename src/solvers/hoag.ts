@@ -133,7 +133,9 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
     let r: HypergradientResult;
     r = await problem.hypergradient({
       // Each inner fit reduces ‖∇_ω L_train‖ by ε_k from where its warm start
-      // left it, down to the floor (relative to the first gradient norm).
+      // left it, down to the floor (relative to the first gradient norm). An
+      // absolute ε_k·‖∇₀‖ instead let warm starts pass with no iteration at
+      // all while λ moved, and HOAG stalled 7% short of A2's optimum.
       fit: { ...opts.fit, gtol: tolK, gatol: Number.isFinite(gref) ? floor * gref : 0, signal: opts.signal },
       cg: { rtol: tolK, checkEvery: opts.cgCheckEvery },
       signal: opts.signal,

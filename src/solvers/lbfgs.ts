@@ -52,7 +52,8 @@ export class LbfgsFit {
     const gOld = mk(n, 'gOld');
     // coef: [c_g, c_s0..c_s(m-1), c_y0..c_y(m-1), t]
     this.#coef = mk(2 * m + 2, 'coef');
-    this.#report = mk(2, 'report');
+    // report: [L, ‖g‖, gᵀd] at the current point.
+    this.#report = mk(3, 'report');
     // dots: [g·g, g·s_i (m), g·y_i (m), s_j·s_i (m), s_j·y_i (m), y_j·s_i (m), y_j·y_i (m)]
     this.#dots = mk(1 + 6 * m, 'dots');
     const c = (i: number) => ({ buf: this.#coef, index: i });
@@ -80,7 +81,11 @@ export class LbfgsFit {
       keep(backend.axpby({ n, a: 1, x: w, b: 0, z: saved, label: 'lbfgs.save' })),
       keep(backend.axpby({ n, a: 1, x: g, b: 0, z: gOld, label: 'lbfgs.gOld' })),
     ];
-    this.#trial = [keep(backend.axpby({ n, a: c(T), x: d, b: 1, y: saved, z: w, label: 'lbfgs.w=saved+td' })), ...this.#evaluate];
+    this.#trial = [
+      keep(backend.axpby({ n, a: c(T), x: d, b: 1, y: saved, z: w, label: 'lbfgs.w=saved+td' })),
+      ...this.#evaluate,
+      keep(backend.reduce({ n, x: g, y: d, out: this.#report, outIndex: 2, label: 'lbfgs.gd' })),
+    ];
     this.#restore = [keep(backend.axpby({ n, a: 1, x: saved, b: 0, z: w, label: 'lbfgs.restore' })), ...this.#evaluate];
     // Store pair j: s_j = ω − saved, y_j = g − gOld, then its inner products.
     this.#store = range(m).map((j) => [
@@ -199,24 +204,83 @@ export class LbfgsFit {
       b.write(this.#coef, coef);
       b.run(this.#direction);
 
-      // Backtracking line search from t = 1.
-      let t = 1;
-      let accepted = false;
-      let r: Float64Array = new Float64Array(2);
-      for (let ls = 0; ls < 30; ls++) {
+      // Line search for the strong Wolfe conditions (Nocedal & Wright,
+      // Algorithms 3.5 and 3.6): sufficient decrease, and |gᵀd| shrunk by c2,
+      // which keeps the curvature pairs informative. Plain backtracking
+      // (Armijo only) left case B's fit at ‖g‖ ≈ 5e-4 where this reaches 1e-7.
+      const c1 = 1e-4;
+      const c2 = 0.9;
+      const evalAt = async (t: number) => {
         b.write(this.#coef, [t], 2 * m + 1);
-        r = await b.runRead(this.#trial, this.#report);
-        const belowNoise = Math.abs(t * slope) <= 64 * eps * Math.abs(loss);
-        if (
-          Number.isFinite(r[0]) &&
-          Number.isFinite(r[1]) &&
-          (belowNoise ? r[1] < gnorm : r[0] <= loss + 1e-4 * t * slope)
-        ) {
-          accepted = true;
+        const v = await b.runRead(this.#trial, this.#report);
+        evals++;
+        lastT = t;
+        return { t, f: v[0], g: v[1], d: v[2] };
+      };
+      let lastT = NaN;
+      type Pt = Awaited<ReturnType<typeof evalAt>>;
+      const sufficient = (p: Pt) => {
+        if (!Number.isFinite(p.f) || !Number.isFinite(p.g)) return false;
+        // Below the rounding level of L a decrease cannot be seen: there,
+        // a lower gradient norm stands in for it.
+        if (Math.abs(p.t * slope) <= 64 * eps * Math.abs(loss)) return p.g < gnorm;
+        return p.f <= loss + c1 * p.t * slope;
+      };
+      const curvatureOk = (p: Pt) => Math.abs(p.d) <= -c2 * slope;
+      let evals = 0;
+      let found: Pt | undefined;
+      let lastSufficient: Pt | undefined;
+      const zoom = async (lo: Pt, hi: Pt) => {
+        while (evals < 30) {
+          // Cubic interpolation on [lo, hi], kept inside its middle 80%.
+          const d1 = lo.d + hi.d - (3 * (lo.f - hi.f)) / (lo.t - hi.t);
+          const d2 = Math.sign(hi.t - lo.t) * Math.sqrt(d1 * d1 - lo.d * hi.d);
+          let t = hi.t - ((hi.t - lo.t) * (hi.d + d2 - d1)) / (hi.d - lo.d + 2 * d2);
+          const [a, bnd] = [Math.min(lo.t, hi.t), Math.max(lo.t, hi.t)];
+          const margin = 0.1 * (bnd - a);
+          if (!Number.isFinite(t) || t < a + margin || t > bnd - margin) t = 0.5 * (lo.t + hi.t);
+          const p = await evalAt(t);
+          if (!sufficient(p) || (Number.isFinite(lo.f) && p.f >= lo.f && lo.t > 0)) hi = p;
+          else {
+            lastSufficient = p;
+            if (curvatureOk(p)) return p;
+            if (p.d * (hi.t - lo.t) >= 0) hi = lo;
+            lo = p;
+          }
+          if (Math.abs(hi.t - lo.t) <= 1e-12 * Math.max(1, lo.t)) break;
+        }
+        return undefined;
+      };
+      let prev: Pt = { t: 0, f: loss, g: gnorm, d: slope };
+      let t = 1;
+      while (evals < 30) {
+        const p = await evalAt(t);
+        if (!sufficient(p) || (evals > 1 && p.f >= prev.f)) {
+          found = await zoom(prev, p);
           break;
         }
-        rejected++;
-        t *= 0.5;
+        lastSufficient = p;
+        if (curvatureOk(p)) {
+          found = p;
+          break;
+        }
+        if (p.d >= 0) {
+          found = await zoom(p, prev);
+          break;
+        }
+        prev = p;
+        t *= 4;
+      }
+      // Without a Wolfe point, the last point with sufficient decrease will do.
+      found ??= lastSufficient;
+      rejected += evals - 1;
+      let accepted = false;
+      let r: Float64Array = new Float64Array(3);
+      if (found) {
+        // ω must hold the accepted point: evaluate it again unless it was last.
+        const p = found.t === lastT ? found : await evalAt(found.t);
+        r = Float64Array.from([p.f, p.g, p.d]);
+        accepted = true;
       }
       if (!accepted) {
         b.run(this.#restore);

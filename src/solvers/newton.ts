@@ -135,10 +135,6 @@ export class NewtonFit {
     let rejected = 0;
     let negCurv = 0;
     let consecutiveRejects = 0;
-    // Steps that no longer shrink ‖g‖ by 10% are rounding noise: stop after
-    // ten in a row instead of wandering (along H's null space, if singular).
-    let bestGnorm = Infinity;
-    let flat = 0;
     let status: FitResult['status'] = 'max_iter';
 
     while (true) {
@@ -180,19 +176,19 @@ export class NewtonFit {
         Number.isFinite(r[GNORM]) &&
         (belowNoise ? r[GNORM] < gnorm : predicted > 0 && rho > 1e-4);
       const gnormBefore = gnorm;
+      // Steps whose predicted decrease is below L's rounding cannot be
+      // verified; going on lets them drift along H's null space (when H is
+      // singular) and move F. Stop: at the rounding floor when ‖g‖ is down to
+      // √ε·max(1, |L|), else stalled (a LeakyReLU kink collapses the radius
+      // with ‖g‖ far above that).
+      const floorOrStall = (): FitResult['status'] =>
+        gnorm <= Math.sqrt(eps) * Math.max(1, Math.abs(loss)) ? 'rounding_floor' : 'stalled';
       if (accept) {
         loss = r[LOSS];
         gnorm = r[GNORM];
         consecutiveRejects = 0;
         if (belowNoise && r[GNORM] > 0.5 * gnormBefore) {
-          status = 'rounding_floor';
-          break;
-        }
-        if (gnorm < 0.9 * bestGnorm) {
-          bestGnorm = gnorm;
-          flat = 0;
-        } else if (++flat >= 10) {
-          status = 'stalled';
+          status = floorOrStall();
           break;
         }
         // The quadratic model of a piecewise-linear (LeakyReLU) network is
@@ -205,7 +201,7 @@ export class NewtonFit {
         consecutiveRejects++;
         b.run(this.#restore);
         if (belowNoise) {
-          status = 'rounding_floor';
+          status = floorOrStall();
           break;
         }
         radius = 0.25 * Math.min(radius, Math.max(snorm, Number.MIN_VALUE));

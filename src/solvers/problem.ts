@@ -252,10 +252,14 @@ export class HyperProblem {
       this.#lbfgs?.destroy();
       this.#lbfgs = new LbfgsFit(this.backend, this.train, memory);
     }
-    const first = await this.#lbfgs.fit(opts);
-    if (method === 'lbfgs' || first.converged || first.status === 'not_finite') return first;
-    // 'auto': polish with Newton-CG to the same absolute target.
-    const target = Math.max((opts.gtol ?? 1e-6) * first.initialGradNorm, opts.gatol ?? 0);
+    if (method === 'lbfgs') return this.#lbfgs.fit(opts);
+    // 'auto': L-BFGS while far away (to 1e-3 of the starting gradient, or
+    // the target if that is looser), then Newton-CG, which converges
+    // quadratically near a strict minimum where L-BFGS crawls.
+    const gtol = opts.gtol ?? 1e-6;
+    const first = await this.#lbfgs.fit({ ...opts, gtol: Math.max(gtol, 1e-3) });
+    const target = Math.max(gtol * first.initialGradNorm, opts.gatol ?? 0);
+    if (first.gradNorm <= target || first.status === 'not_finite') return first;
     const second = await this.#newton.fit({ ...opts, gtol: 0, gatol: target });
     return {
       ...second,
