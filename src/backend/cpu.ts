@@ -107,8 +107,18 @@ export class CpuBackend implements Backend {
     const d = span(buf, offset, length, 'read');
     this.#execute(ops);
     this.stats.readbacks++;
-    return d.slice(offset, offset + length);
+    const out = d.slice(offset, offset + length);
+    // The work above is synchronous: give the event loop a turn now and then
+    // (at most every 20 ms), so that timers, Ctrl-C handlers, worker messages
+    // and AbortSignals get through during a long CPU run.
+    const now = performance.now();
+    if (now - this.#lastYield > 20) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      this.#lastYield = performance.now();
+    }
+    return out;
   }
+  #lastYield = 0;
 
   destroyBuffer(buf: Buf): void {
     const b = buf as CpuBuf;

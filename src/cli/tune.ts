@@ -93,7 +93,8 @@ export async function runTuning(cfg: TuneConfig, signal: AbortSignal): Promise<v
         checks.push(
           await finiteDifferenceCheck(problem, {
             index: i,
-            fit: { method: 'auto', maxIter: cfg.innerIters, signal },
+            // Tight re-solves: a finite difference of F is only as good as ω*(λ ± h).
+            fit: { method: 'auto', maxIter: Math.max(cfg.innerIters, 1000), signal },
           }),
         );
       }

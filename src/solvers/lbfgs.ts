@@ -147,7 +147,7 @@ export class LbfgsFit {
         status = 'not_finite';
         break;
       }
-      if (gnorm <= target) {
+      if (gnorm <= target && iterations >= (opts.minIter ?? 0)) {
         status = 'converged';
         break;
       }

@@ -22,6 +22,8 @@ export interface FitOptions {
   gtol?: number;
   /** Absolute floor of the stopping test; default 0. */
   gatol?: number;
+  /** Iterations at least, even when the start meets the tolerance; default 0. */
+  minIter?: number;
   /** Newton steps; default 100. */
   maxIter?: number;
   /** CG iterations per Newton step; default 200. */
@@ -142,7 +144,7 @@ export class NewtonFit {
         status = 'not_finite';
         break;
       }
-      if (gnorm <= target) {
+      if (gnorm <= target && iterations >= (opts.minIter ?? 0)) {
         status = 'converged';
         break;
       }

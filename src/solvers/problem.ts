@@ -260,6 +260,7 @@ export class HyperProblem {
     const first = await this.#lbfgs.fit({ ...opts, gtol: Math.max(gtol, 1e-3) });
     const target = Math.max(gtol * first.initialGradNorm, opts.gatol ?? 0);
     if (first.gradNorm <= target || first.status === 'not_finite') return first;
+    opts = { ...opts, minIter: 0 };
     const second = await this.#newton.fit({ ...opts, gtol: 0, gatol: target });
     return {
       ...second,
