@@ -164,22 +164,39 @@ async function reference(steps: number) {
 }
 
 describe('browser demo', () => {
-  it('shows the library’s float64 result exactly on the CPU backend', async () => {
+  it('shows the library’s float64 result, to rounding, on the CPU backend', async () => {
     const steps = 8;
     await configure({ backend: 'cpu', model: 'linear', steps, fdStart: true, fdEnd: true });
     expect(await runToEnd()).toBe('done');
     const ref = await reference(steps);
 
-    // Same arithmetic (float64 JavaScript in the worker and here), same
-    // operations in the same order: the numbers are identical.
-    expect(await shown('final-lambda')).toEqual(ref.result.lambda);
-    expect(await shown('val-after')).toBe(ref.result.value);
-    expect(await shown('val-before')).toBe(ref.result.initialValue);
+    // The same float64 code runs in Chromium's worker and here in Node, but
+    // on two JavaScript engines (Chromium 156's V8 and Node 20's): the
+    // results agree to the last few bits, not always bit for bit (seen: λ
+    // differing by 3.5e-15 relative after 8 HOAG steps, since the inner fits
+    // got the Wolfe line search; the cause within the engines is not pinned
+    // down). 1e-12 relative is rounding-level for these O(1) quantities and
+    // far below any algorithmic difference (a different step count or
+    // tolerance moves them by ≥ 1e-9).
+    const close = (a: number, b: number, what: string) =>
+      expect(Math.abs(a - b), what).toBeLessThanOrEqual(1e-12 * Math.abs(b));
+    close((await shown('final-lambda'))[0], ref.result.lambda[0], 'final λ');
+    close(await shown('val-after'), ref.result.value, 'val after');
+    close(await shown('val-before'), ref.result.initialValue, 'val before');
     const checks = await shownChecks();
-    expect(checks.map((c) => [c.when, c.hypergradient, c.finiteDifference])).toEqual([
-      ['start', ref.fdStart.hypergradient, ref.fdStart.finiteDifference],
-      ['end', ref.fdEnd.hypergradient, ref.fdEnd.finiteDifference],
-    ]);
+    expect(checks.map((c) => c.when)).toEqual(['start', 'end']);
+    for (const [c, r] of [
+      [checks[0], ref.fdStart],
+      [checks[1], ref.fdEnd],
+    ] as const) {
+      close(c.hypergradient, r.hypergradient, `${c.when} implicit`);
+      // The FD divides a difference of F by 2h: a 1e-12 relative difference
+      // in F becomes 1e-12·|F|/h absolute (near the optimum the FD itself is
+      // ~4e-5, so a relative bound would not do).
+      expect(Math.abs(c.finiteDifference - r.finiteDifference)).toBeLessThanOrEqual(
+        (1e-12 * Math.abs(r.values.plus)) / r.h,
+      );
+    }
     expect(await page.textContent('#val-after')).toBe(ref.result.value.toPrecision(6));
     expect(await page.$$eval('#steps-table tbody tr', (r) => r.length)).toBe(
       ref.result.history.length,

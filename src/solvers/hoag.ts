@@ -91,7 +91,15 @@ export interface HoagResult {
 }
 
 export function toleranceAt(k: number, schedule: ToleranceSchedule, eps0: number, floor: number): number {
-  const e = schedule === 'exponential' ? eps0 * 0.9 ** k : eps0 / (k + 1) ** (schedule === 'quadratic' ? 2 : 3);
+  // Integer powers by repeated multiplication: each step is exactly rounded,
+  // so every JavaScript engine gives the same bits (the engines' ** differ in
+  // the last place, and the demo's test compares a browser's run with Node's).
+  let e = eps0;
+  if (schedule === 'exponential') for (let i = 0; i < k; i++) e *= 0.9;
+  else {
+    const m = k + 1;
+    e /= schedule === 'quadratic' ? m * m : m * m * m;
+  }
   return Math.max(e, floor);
 }
 
