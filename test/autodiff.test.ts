@@ -30,7 +30,13 @@ async function evaluate(
   backend.write(hyper, lambda);
   const obj = new Objective(backend, mlp, params, hyper, data, { penalised: true, penalty });
   backend.run(obj.gradientOps);
-  const out: { value: number; grad: Float64Array; hyperGrad: Float64Array; hv?: Float64Array; mixed?: Float64Array } = {
+  const out: {
+    value: number;
+    grad: Float64Array;
+    hyperGrad: Float64Array;
+    hv?: Float64Array;
+    mixed?: Float64Array;
+  } = {
     value: (await backend.read(obj.value))[0],
     grad: await backend.read(obj.grad),
     hyperGrad: await backend.read(obj.hyperGrad),
@@ -58,7 +64,11 @@ function randomProblem(spec: MlpSpec, n: number, seed: number) {
     w: randomArray(mlp.nParams, seed, -0.8, 0.8),
     v: randomArray(mlp.nParams, seed + 1),
     u: randomArray(mlp.nParams, seed + 2),
-    data: { X: randomArray(n * mlp.inputs, seed + 3, -2, 2), y: randomArray(n * mlp.outputs, seed + 4), n },
+    data: {
+      X: randomArray(n * mlp.inputs, seed + 3, -2, 2),
+      y: randomArray(n * mlp.outputs, seed + 4),
+      n,
+    },
   };
 }
 
@@ -104,8 +114,20 @@ describe('float64 CPU backend against finite differences', () => {
       // HVP against central differences of the gradient along v: same
       // orders (the gradient is C² away from LeakyReLU kinks, which these
       // random points are far from at h = 1e-5).
-      const gp = await evaluate(cpu, spec, w.map((x, i) => x + h * v[i]), lambda, data);
-      const gm = await evaluate(cpu, spec, w.map((x, i) => x - h * v[i]), lambda, data);
+      const gp = await evaluate(
+        cpu,
+        spec,
+        w.map((x, i) => x + h * v[i]),
+        lambda,
+        data,
+      );
+      const gm = await evaluate(
+        cpu,
+        spec,
+        w.map((x, i) => x - h * v[i]),
+        lambda,
+        data,
+      );
       const fdHv = gp.grad.map((g, i) => (g - gm.grad[i]) / (2 * h));
       expectAllClose(base.hv!, fdHv, { atol: 1e-7 * normInf(fdHv), label: 'HVP vs FD' });
       // Mixed product against differences of ⟨∇_ω L, v⟩ in λ.
@@ -160,10 +182,16 @@ describe('f32 GPU against float64 CPU on fresh random models', () => {
       const r = await evaluate(backend, spec, w, [0.1, 0.2, 0.3], data, v, 'perLayer');
       const closed = [0, 1, 2].map((l) => {
         const b = mlp.weightBlock(l);
-        return dot(w.subarray(b.offset, b.offset + b.size), v.subarray(b.offset, b.offset + b.size));
+        return dot(
+          w.subarray(b.offset, b.offset + b.size),
+          v.subarray(b.offset, b.offset + b.size),
+        );
       });
       // f32: a dot of ≤ 32 products of O(1) numbers, tree-summed: error ≤ 32·u·Σ|w·v| ≤ 32·u·32.
-      expectAllClose(r.mixed!, closed, { atol: backend.eps < 1e-10 ? 1e-14 : 32 * 32 * U32, label: 'mixed' });
+      expectAllClose(r.mixed!, closed, {
+        atol: backend.eps < 1e-10 ? 1e-14 : 32 * 32 * U32,
+        label: 'mixed',
+      });
     }
   });
 });
@@ -181,10 +209,25 @@ describe('dense Hessian of a tiny network from HVPs', () => {
       e[j] = 1;
       H.push((await evaluate(cpu, spec, w, [0.1], data, e)).hv!);
       Hgpu.push((await evaluate(gpu, spec, w, [0.1], data, e)).hv!);
-      const gp = await evaluate(cpu, spec, w.map((x, i) => x + (i === j ? h : 0)), [0.1], data);
-      const gm = await evaluate(cpu, spec, w.map((x, i) => x - (i === j ? h : 0)), [0.1], data);
+      const gp = await evaluate(
+        cpu,
+        spec,
+        w.map((x, i) => x + (i === j ? h : 0)),
+        [0.1],
+        data,
+      );
+      const gm = await evaluate(
+        cpu,
+        spec,
+        w.map((x, i) => x - (i === j ? h : 0)),
+        [0.1],
+        data,
+      );
       const fd = gp.grad.map((g, i) => (g - gm.grad[i]) / (2 * h));
-      expectAllClose(H[j], fd, { atol: 1e-7 * Math.max(1, normInf(fd)), label: `column ${j} vs FD` });
+      expectAllClose(H[j], fd, {
+        atol: 1e-7 * Math.max(1, normInf(fd)),
+        label: `column ${j} vs FD`,
+      });
     }
     const scale = Math.max(...H.map(normInf));
     for (let i = 0; i < P; i++)
@@ -217,7 +260,9 @@ describe('reference cases (shared/reference, float64 PyTorch)', () => {
     // order of float64 summation (≈ 1e-14 absolute for these O(1) terms).
     expect(Math.hypot(...c.grad)).toBeLessThan(inst.inner_solve.grad_norm2 + 1e-13);
     expectAllClose(c.hv!.subarray(0, 16), inst.hvp_check.Hv_first16, { atol: 1e-12 });
-    expect(Math.abs(dot(v, c.hv!) - inst.hvp_check.v_dot_Hv)).toBeLessThan(1e-10 * inst.hvp_check.v_dot_Hv);
+    expect(Math.abs(dot(v, c.hv!) - inst.hvp_check.v_dot_Hv)).toBeLessThan(
+      1e-10 * inst.hvp_check.v_dot_Hv,
+    );
     // f32: the HVP at ω* through two 64-wide layers and 25 rows; bound
     // 8·64·u·max|Hv| (≈ 3e-5 relative), measured ≈ 1e-6.
     const g = await evaluate(gpu, spec, ws, [inst.alpha], data, v);
@@ -231,7 +276,14 @@ describe('reference cases (shared/reference, float64 PyTorch)', () => {
     const spec: MlpSpec = { sizes: [10, 1], bias: false };
     for (const inst of caseA.instances) {
       const v = hvpCheckVector(10);
-      const c = await evaluate(cpu, spec, Float64Array.from(inst.w_star), [inst.alpha], { X: d.Xtr, y: d.ytr, n: d.ntr }, v);
+      const c = await evaluate(
+        cpu,
+        spec,
+        Float64Array.from(inst.w_star),
+        [inst.alpha],
+        { X: d.Xtr, y: d.ytr, n: d.ntr },
+        v,
+      );
       expect(Math.hypot(...c.grad)).toBeLessThan(1e-13);
       // The linear model's Hessian is XᵀX/n + αI, recorded in the file.
       const Hv = inst.hessian_matrix.map((row: number[]) => dot(row, v));

@@ -5,7 +5,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/types.js';
 import { WebGpuBackend } from '../src/backend/webgpu.js';
-import { AbortError, DataError, DeviceLimitError, DeviceLostError, ShapeError } from '../src/errors.js';
+import {
+  AbortError,
+  DataError,
+  DeviceLimitError,
+  DeviceLostError,
+  ShapeError,
+} from '../src/errors.js';
 import { HyperProblem, type ProblemOptions } from '../src/solvers/problem.js';
 import { ConjugateGradient } from '../src/solvers/cg.js';
 import { hoag } from '../src/solvers/hoag.js';
@@ -17,10 +23,11 @@ let gpu: Backend;
 beforeAll(async () => {
   ({ cpu, gpu } = await getBackends());
 });
-const both = () => [
-  ['cpu', cpu],
-  ['gpu', gpu],
-] as const;
+const both = () =>
+  [
+    ['cpu', cpu],
+    ['gpu', gpu],
+  ] as const;
 
 /** A small ridge problem: n rows, p features, y = X·w0 + noise (one w0 per p). */
 function ridgeData(n: number, p: number, seed: number, scale = 1) {
@@ -48,26 +55,38 @@ function linear(p: number, extra: Partial<ProblemOptions> = {}, seed = 1): Probl
 describe('1–2. shapes and data', () => {
   it('X and y row counts differ; train and validation features differ; weights of the wrong length', () => {
     const ok = linear(3);
-    expect(() => new HyperProblem(cpu, { ...ok, train: { ...ok.train, y: ok.train.y.slice(1) } })).toThrow(
-      /X and y row counts differ/,
+    expect(
+      () => new HyperProblem(cpu, { ...ok, train: { ...ok.train, y: ok.train.y.slice(1) } }),
+    ).toThrow(/X and y row counts differ/);
+    expect(
+      () =>
+        new HyperProblem(cpu, {
+          ...ok,
+          val: { X: new Float64Array(40 * 4), y: new Float64Array(40), n: 40 },
+        }),
+    ).toThrow(ShapeError);
+    expect(() => new HyperProblem(cpu, { ...ok, weights: new Float64Array(4) })).toThrow(
+      /4 values, but the architecture \[3,1\]/,
     );
-    expect(() => new HyperProblem(cpu, { ...ok, val: { X: new Float64Array(40 * 4), y: new Float64Array(40), n: 40 } })).toThrow(
-      ShapeError,
-    );
-    expect(() => new HyperProblem(cpu, { ...ok, weights: new Float64Array(4) })).toThrow(/4 values, but the architecture \[3,1\]/);
   });
 
   it('NaN or Inf anywhere in X or y, and zero rows, are DataErrors naming the place', () => {
     const ok = linear(3);
     const X = ok.train.X.slice();
     X[3 * 7 + 2] = NaN;
-    expect(() => new HyperProblem(cpu, { ...ok, train: { ...ok.train, X } })).toThrow(/training data: X row 8, column 3 is NaN/);
+    expect(() => new HyperProblem(cpu, { ...ok, train: { ...ok.train, X } })).toThrow(
+      /training data: X row 8, column 3 is NaN/,
+    );
     const y = ok.val.y.slice();
     y[5] = Infinity;
     expect(() => new HyperProblem(cpu, { ...ok, val: { ...ok.val, y } })).toThrow(DataError);
-    expect(() => new HyperProblem(cpu, { ...ok, train: { X: new Float64Array(0), y: new Float64Array(0), n: 0 } })).toThrow(
-      /no rows/,
-    );
+    expect(
+      () =>
+        new HyperProblem(cpu, {
+          ...ok,
+          train: { X: new Float64Array(0), y: new Float64Array(0), n: 0 },
+        }),
+    ).toThrow(/no rows/);
   });
 
   it('one training row and a constant feature still give the closed-form answer', async () => {
@@ -77,9 +96,20 @@ describe('1–2. shapes and data', () => {
     const alpha = 0.3;
     const train = { X: Float64Array.from(x), y: Float64Array.from([yv]), n: 1 };
     // A constant validation feature (column 0 = 1) is fine for the model.
-    const val = { X: Float64Array.from([1, 0.2, 0.1, 1, -0.4, 0.3]), y: Float64Array.from([0.3, -0.2]), n: 2 };
+    const val = {
+      X: Float64Array.from([1, 0.2, 0.1, 1, -0.4, 0.3]),
+      y: Float64Array.from([0.3, -0.2]),
+      n: 2,
+    };
     for (const [name, backend] of both()) {
-      const prob = new HyperProblem(backend, { model: { sizes: [3, 1], bias: false }, train, val, alpha, nugget: 0, weights: new Float64Array(3) });
+      const prob = new HyperProblem(backend, {
+        model: { sizes: [3, 1], bias: false },
+        train,
+        val,
+        alpha,
+        nugget: 0,
+        weights: new Float64Array(3),
+      });
       const r = await prob.hypergradient({ fit: { method: 'newton', gtol: 1e-12 } });
       const xx = x.reduce((a, v) => a + v * v, 0);
       // With A = xxᵀ + αI: w* = x·y/(xx + α), dw*/dα = −A⁻¹w* = −w*/(xx + α).
@@ -103,7 +133,10 @@ describe('3–6. hard numerics', () => {
       const opts = linear(12, { alpha: 0, nugget: 0, solve: 'validation' });
       opts.train = ridgeData(4, 12, 3);
       const prob = new HyperProblem(backend, opts);
-      const r = await prob.hypergradient({ fit: { method: 'newton', maxIter: 10 }, cg: { maxIter: 40 } });
+      const r = await prob.hypergradient({
+        fit: { method: 'newton', maxIter: 10 },
+        cg: { maxIter: 40 },
+      });
       expect(r.hypergradient.every(Number.isFinite)).toBe(true);
       expect(r.cg.status).not.toBe('converged');
       expect(r.valid).toBe(false);
@@ -144,7 +177,9 @@ describe('3–6. hard numerics', () => {
       const ra = await a.hypergradient({ fit });
       const rb = await b.hypergradient({ fit });
       expect(rb.cg.iterations).toBeGreaterThan(0);
-      expect(relErr(rb.hypergradient[0] * 1e8, ra.hypergradient[0]), name).toBeLessThan(name === 'cpu' ? 1e-8 : 1e-3);
+      expect(relErr(rb.hypergradient[0] * 1e8, ra.hypergradient[0]), name).toBeLessThan(
+        name === 'cpu' ? 1e-8 : 1e-3,
+      );
       a.destroy();
       b.destroy();
     }
@@ -183,14 +218,24 @@ describe('3–6. hard numerics', () => {
       return s + 1e-13 * Math.cos(i);
     });
     for (const solve of ['validation', 'hyper'] as const) {
-      const prob = new HyperProblem(cpu, { ...opts, val: { X: Xv, y: yv, n: opts.val.n }, weights: w, solve });
+      const prob = new HyperProblem(cpu, {
+        ...opts,
+        val: { X: Xv, y: yv, n: opts.val.n },
+        weights: w,
+        solve,
+      });
       const r = await prob.hypergradient({ fit: false });
       expect(r.hypergradient.every(Number.isFinite)).toBe(true);
       expect(Math.abs(r.hypergradient[0])).toBeLessThan(1e-11);
       expect(Math.abs(r.hypergradient[0])).toBeGreaterThan(0);
       // Scaling: residuals ×1e6 give a hypergradient ×1e6 (linear in ∇L_val).
       const yv2 = yv.map((v, i) => v + (1e6 - 1) * 1e-13 * Math.cos(i));
-      const p2 = new HyperProblem(cpu, { ...opts, val: { X: Xv, y: yv2, n: opts.val.n }, weights: w, solve });
+      const p2 = new HyperProblem(cpu, {
+        ...opts,
+        val: { X: Xv, y: yv2, n: opts.val.n },
+        weights: w,
+        solve,
+      });
       const r2 = await p2.hypergradient({ fit: false });
       expect(relErr(r2.hypergradient[0], 1e6 * r.hypergradient[0])).toBeLessThan(1e-2);
       prob.destroy();
@@ -207,7 +252,12 @@ describe('7–9. outer steps, warm starts, scalars', () => {
     const opts = linear(5, { alpha: 1e-4 });
     opts.val = { ...opts.val, y: opts.val.y.map((v) => 0.7 * v) };
     const prob = new HyperProblem(cpu, opts);
-    const r = await hoag(prob, { steps: 4, initialStep: 40, maxStep: 40, fit: { method: 'newton' } });
+    const r = await hoag(prob, {
+      steps: 4,
+      initialStep: 40,
+      maxStep: 40,
+      fit: { method: 'newton' },
+    });
     const rejected = r.history.filter((h) => !h.accepted);
     expect(rejected.length).toBeGreaterThan(0);
     expect(rejected[0].reason).toMatch(/F rose .* step rejected/);
@@ -221,7 +271,11 @@ describe('7–9. outer steps, warm starts, scalars', () => {
   it('CG warm start: at the exact solution 0 iterations; elsewhere the same answer as cold', async () => {
     for (const [name, backend] of both()) {
       const prob = new HyperProblem(backend, linear(6, { alpha: 0.1 }));
-      const cold = await prob.hypergradient({ fit: { method: 'newton' }, warmStart: false, cg: { rtol: 1e-7 } });
+      const cold = await prob.hypergradient({
+        fit: { method: 'newton' },
+        warmStart: false,
+        cg: { rtol: 1e-7 },
+      });
       const again = await prob.hypergradient({ fit: false, cg: { rtol: 1e-5 } });
       // The previous q solves the same system to 1e-7 < 1e-5: nothing to do.
       expect(again.cg.iterations, name).toBe(0);
@@ -229,7 +283,9 @@ describe('7–9. outer steps, warm starts, scalars', () => {
       const warm = await prob.hypergradient({ fit: { method: 'newton' } });
       prob.resetWarmStart();
       const cold2 = await prob.hypergradient({ fit: false });
-      expect(relErr(warm.hypergradient[0], cold2.hypergradient[0])).toBeLessThan(name === 'cpu' ? 1e-9 : 1e-4);
+      expect(relErr(warm.hypergradient[0], cold2.hypergradient[0])).toBeLessThan(
+        name === 'cpu' ? 1e-9 : 1e-4,
+      );
       expect(cold.hypergradient[0]).not.toBe(warm.hypergradient[0]);
       prob.destroy();
     }
@@ -267,7 +323,10 @@ describe('7–9. outer steps, warm starts, scalars', () => {
 describe('10–14. device limits, loss, abort, memory, sharing (WebGPU)', () => {
   it('a dataset whose activations exceed the storage-binding limit: DeviceLimitError naming size and limit, nothing leaked', async () => {
     const g = gpu as WebGpuBackend;
-    const limit = Math.min(g.device.limits.maxStorageBufferBindingSize, g.device.limits.maxBufferSize);
+    const limit = Math.min(
+      g.device.limits.maxStorageBufferBindingSize,
+      g.device.limits.maxBufferSize,
+    );
     // Enough rows that one n × 8 f32 activation buffer passes the limit.
     const n = Math.floor(limit / (8 * 4)) + 1;
     const before = { ...g.stats };
@@ -317,7 +376,12 @@ describe('10–14. device limits, loss, abort, memory, sharing (WebGPU)', () => 
     for (let round = 0; round < 2; round++) {
       const prob = new HyperProblem(own, linear(6, { alpha: 0.1 }));
       const ctl = new AbortController();
-      const run = hoag(prob, { steps: 50, signal: ctl.signal, fit: { method: 'newton' }, onStep: (s) => s.k === 1 && ctl.abort() });
+      const run = hoag(prob, {
+        steps: 50,
+        signal: ctl.signal,
+        fit: { method: 'newton' },
+        onStep: (s) => s.k === 1 && ctl.abort(),
+      });
       await expect(run).rejects.toBeInstanceOf(AbortError);
       prob.destroy();
       live.push(own.stats.buffersLive);
@@ -339,12 +403,19 @@ describe('10–14. device limits, loss, abort, memory, sharing (WebGPU)', () => 
     const b = gpu.createBuffer(n);
     const x = gpu.createBuffer(n);
     gpu.write(b, randomArray(n, 3));
-    const cg = new ConjugateGradient(gpu, { n, ops: (i, o) => [gpu.matmul({ m: n, n: 1, k: n, a: A, b: i, c: o })] }, b, x);
+    const cg = new ConjugateGradient(
+      gpu,
+      { n, ops: (i, o) => [gpu.matmul({ m: n, n: 1, k: n, a: A, b: i, c: o })] },
+      b,
+      x,
+    );
     await cg.solve({ rtol: 0, maxIter: 1, checkEvery: 1 });
     const after1 = { bytes: gpu.stats.bytesLive, buffers: gpu.stats.buffersLive };
     // rtol = 0 never converges: all 5,000 iterations run (64 per submit).
     const r = await cg.solve({ rtol: 0, maxIter: 5000, checkEvery: 64 });
-    expect(r.iterations + (r.status === 'max_iter' ? 0 : 5000)).toBeGreaterThanOrEqual(r.status === 'max_iter' ? 5000 : 0);
+    expect(r.iterations + (r.status === 'max_iter' ? 0 : 5000)).toBeGreaterThanOrEqual(
+      r.status === 'max_iter' ? 5000 : 0,
+    );
     expect({ bytes: gpu.stats.bytesLive, buffers: gpu.stats.buffersLive }).toEqual(after1);
     cg.destroy();
     for (const q of [A, b, x]) gpu.destroyBuffer(q);
@@ -359,7 +430,9 @@ describe('10–14. device limits, loss, abort, memory, sharing (WebGPU)', () => 
       p.destroy();
     }
     const [p1, p2] = [make(1), make(2)];
-    const together = await Promise.all([p1, p2].map((p) => p.hypergradient({ fit: { method: 'newton' } })));
+    const together = await Promise.all(
+      [p1, p2].map((p) => p.hypergradient({ fit: { method: 'newton' } })),
+    );
     expect(together.map((r) => r.hypergradient[0])).toEqual(alone);
     p1.destroy();
     p2.destroy();

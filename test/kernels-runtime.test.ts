@@ -29,7 +29,10 @@ describe('WebGPU backend runtime', () => {
     const { gpu } = await getBackends();
     const x = gpu.createBuffer(300);
     const out = gpu.createBuffer(2);
-    const ops = [gpu.axpby({ n: 300, a: 2, b: 0, z: x }), gpu.reduce({ n: 300, x, out, outIndex: 1 })];
+    const ops = [
+      gpu.axpby({ n: 300, a: 2, b: 0, z: x }),
+      gpu.reduce({ n: 300, x, out, outIndex: 1 }),
+    ];
     const before = { ...gpu.stats };
     const r = await gpu.runRead(ops, out);
     expect(gpu.stats.submits - before.submits).toBe(1);

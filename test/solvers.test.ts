@@ -18,10 +18,11 @@ let gpu: Backend;
 beforeAll(async () => {
   ({ cpu, gpu } = await getBackends());
 });
-const both = () => [
-  ['cpu', cpu],
-  ['gpu', gpu],
-] as const;
+const both = () =>
+  [
+    ['cpu', cpu],
+    ['gpu', gpu],
+  ] as const;
 
 // ---- dense helpers for closed forms ----
 
@@ -56,7 +57,16 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 const norm = (a: ArrayLike<number>) => Math.sqrt(dot(a, a));
 
 /** Ridge closed form (method.md): w*, and dF/dα for the plain validation loss. */
-function ridge(X: Float64Array, y: Float64Array, n: number, p: number, alpha: number, Xv: Float64Array, yv: Float64Array, nv: number) {
+function ridge(
+  X: Float64Array,
+  y: Float64Array,
+  n: number,
+  p: number,
+  alpha: number,
+  Xv: Float64Array,
+  yv: Float64Array,
+  nv: number,
+) {
   const A = new Float64Array(p * p);
   const rhs = new Float64Array(p);
   for (let i = 0; i < n; i++)
@@ -86,7 +96,10 @@ function denseCg(backend: Backend, A: Float64Array, n: number) {
   backend.write(Ab, A);
   const b = backend.createBuffer(n, 'b');
   const x = backend.createBuffer(n, 'x');
-  const op = { n, ops: (inp: Buf, out: Buf) => [backend.matmul({ m: n, n: 1, k: n, a: Ab, b: inp, c: out })] };
+  const op = {
+    n,
+    ops: (inp: Buf, out: Buf) => [backend.matmul({ m: n, n: 1, k: n, a: Ab, b: inp, c: out })],
+  };
   const cg = new ConjugateGradient(backend, op, b, x);
   return { b, x, cg, destroy: () => [Ab, b, x].forEach((q) => backend.destroyBuffer(q)) };
 }
@@ -146,7 +159,10 @@ describe('conjugate gradient', () => {
 
   it('a warm start at the exact solution takes 0 iterations; elsewhere it gives the cold answer', async () => {
     const n = 12;
-    const A = spectrumMatrix(Array.from({ length: n }, (_, i) => 1 + i), 9);
+    const A = spectrumMatrix(
+      Array.from({ length: n }, (_, i) => 1 + i),
+      9,
+    );
     const xs = randomArray(n, 4);
     const bh = Float64Array.from({ length: n }, (_, i) => dot(A.subarray(i * n, i * n + n), xs));
     const s = denseCg(cpu, A, n);
@@ -197,7 +213,10 @@ describe('conjugate gradient', () => {
         nugget: 0,
         weights: new Float64Array(p),
       });
-      const r = await prob.hypergradient({ fit: { method: 'newton', maxIter: 20 }, cg: { maxIter: 60 } });
+      const r = await prob.hypergradient({
+        fit: { method: 'newton', maxIter: 20 },
+        cg: { maxIter: 60 },
+      });
       expect(r.hypergradient.every(Number.isFinite)).toBe(true);
       expect(Number.isFinite(r.cg.relativeResidual)).toBe(true);
       expect(['converged', 'max_iter', 'negative_curvature']).toContain(r.cg.status);
@@ -300,11 +319,18 @@ describe('ridge closed form and finite differences', () => {
           nugget: 0,
           weights: new Float64Array(10),
         });
-        const r = await prob.hypergradient({ fit: { method: 'newton', gtol: name === 'cpu' ? 1e-13 : 1e-6 } });
-        expectAllClose(await prob.getWeights(), ref.w, { atol: name === 'cpu' ? 1e-12 : 1e-5, label: `w* α=${alpha}` });
+        const r = await prob.hypergradient({
+          fit: { method: 'newton', gtol: name === 'cpu' ? 1e-13 : 1e-6 },
+        });
+        expectAllClose(await prob.getWeights(), ref.w, {
+          atol: name === 'cpu' ? 1e-12 : 1e-5,
+          label: `w* α=${alpha}`,
+        });
         // f32: w* to ~1e-6 relative (gradient tolerance × condition ≈ 1e-6·1e2
         // for α = 1e-3) propagates to dF/dα at the same order: 1e-3 bound.
-        expect(relErr(r.hypergradient[0], ref.dF), `${name} α=${alpha}`).toBeLessThan(name === 'cpu' ? 1e-9 : 1e-3);
+        expect(relErr(r.hypergradient[0], ref.dF), `${name} α=${alpha}`).toBeLessThan(
+          name === 'cpu' ? 1e-9 : 1e-3,
+        );
         prob.destroy();
       }
     }
@@ -362,7 +388,10 @@ describe('HOAG outer loop', () => {
           weights: new Float64Array(10),
         });
         const r = await hoag(prob, { steps: 60, fit: { method: 'newton' } });
-        expect(relErr(r.lambda[0], alphaStar), `${name}: α = ${r.lambda[0]} after ${r.history.length} steps`).toBeLessThan(0.01);
+        expect(
+          relErr(r.lambda[0], alphaStar),
+          `${name}: α = ${r.lambda[0]} after ${r.history.length} steps`,
+        ).toBeLessThan(0.01);
         expect(r.value).toBeLessThanOrEqual(r.initialValue);
         expect(r.history.every((h) => Number.isFinite(h.value))).toBe(true);
         prob.destroy();
@@ -381,7 +410,9 @@ describe('HOAG outer loop', () => {
     expect(r.atLowerBound[0]).toBe(true);
     expect(r.lambda[0]).toBeCloseTo(1e-8, 15);
     expect(r.warnings.join(' ')).toMatch(/lower bound/);
-    expect(r.history.every((h) => Number.isFinite(h.value) && h.hypergradient.every(Number.isFinite))).toBe(true);
+    expect(
+      r.history.every((h) => Number.isFinite(h.value) && h.hypergradient.every(Number.isFinite)),
+    ).toBe(true);
     prob.destroy();
   });
 });

@@ -45,7 +45,8 @@ class CpuOp implements Op {
 export function span(buf: Buf | undefined, offset: number, n: number, what: string): Float64Array {
   if (!buf) throw new ArgumentError(`${what}: buffer missing`);
   const b = buf as CpuBuf;
-  if (!(b instanceof CpuBuf)) throw new ArgumentError(`${what}: buffer ${buf.label} belongs to another backend`);
+  if (!(b instanceof CpuBuf))
+    throw new ArgumentError(`${what}: buffer ${buf.label} belongs to another backend`);
   if (b.destroyed) throw new DestroyedError(`${what}: buffer ${buf.label} was destroyed`);
   if (!Number.isInteger(offset) || offset < 0 || offset + n > b.length)
     throw new ShapeError(
@@ -80,7 +81,13 @@ export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
   readonly info = 'CPU float64 (JavaScript)';
   readonly eps = 2 ** -53;
-  readonly stats: BackendStats = { submits: 0, dispatches: 0, readbacks: 0, bytesLive: 0, buffersLive: 0 };
+  readonly stats: BackendStats = {
+    submits: 0,
+    dispatches: 0,
+    readbacks: 0,
+    bytesLive: 0,
+    buffersLive: 0,
+  };
   #buffers = new Set<CpuBuf>();
   #destroyed = false;
 
@@ -103,7 +110,12 @@ export class CpuBackend implements Backend {
     return this.runRead([], buf, offset, length);
   }
 
-  async runRead(ops: readonly Op[], buf: Buf, offset = 0, length = buf.length - offset): Promise<Float64Array> {
+  async runRead(
+    ops: readonly Op[],
+    buf: Buf,
+    offset = 0,
+    length = buf.length - offset,
+  ): Promise<Float64Array> {
     const d = span(buf, offset, length, 'read');
     this.#execute(ops);
     this.stats.readbacks++;
@@ -210,7 +222,8 @@ export class CpuBackend implements Backend {
   }
 
   reduce(s: ReduceSpec): Op {
-    if (s.sqrt && s.accumulate) throw new ArgumentError('reduce: sqrt and accumulate exclude each other');
+    if (s.sqrt && s.accumulate)
+      throw new ArgumentError('reduce: sqrt and accumulate exclude each other');
     const { n } = s;
     const xo = s.xOffset ?? 0;
     const yo = s.y ? (s.yOffset ?? 0) : xo;
@@ -275,7 +288,8 @@ export class CpuBackend implements Backend {
     this.#check();
     this.stats.submits++;
     for (const op of ops) {
-      if (!(op instanceof CpuOp)) throw new ArgumentError(`run: op ${op.label} belongs to another backend`);
+      if (!(op instanceof CpuOp))
+        throw new ArgumentError(`run: op ${op.label} belongs to another backend`);
       op.fn();
       this.stats.dispatches++;
     }

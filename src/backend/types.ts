@@ -30,9 +30,7 @@ export interface Op {
 }
 
 export type Activation =
-  | { kind: 'leaky_relu'; slope: number }
-  | { kind: 'tanh' }
-  | { kind: 'identity' };
+  { kind: 'leaky_relu'; slope: number } | { kind: 'tanh' } | { kind: 'identity' };
 
 /** C[m×n] (=|+=) alpha·op(A)·op(B) (+ bias broadcast over rows). */
 export interface MatmulSpec {

@@ -43,7 +43,8 @@ export class Mlp {
 
   constructor(spec: MlpSpec) {
     const sizes = [...spec.sizes];
-    if (sizes.length < 2) throw new ArgumentError(`Mlp: sizes needs at least [in, out], got [${sizes}]`);
+    if (sizes.length < 2)
+      throw new ArgumentError(`Mlp: sizes needs at least [in, out], got [${sizes}]`);
     for (const s of sizes)
       if (!Number.isInteger(s) || s < 1)
         throw new ArgumentError(`Mlp: layer sizes must be positive integers, got [${sizes}]`);
@@ -52,7 +53,8 @@ export class Mlp {
     const name = spec.activation ?? 'leaky_relu';
     if (name === 'leaky_relu') this.activation = { kind: 'leaky_relu', slope: spec.slope ?? 0.01 };
     else if (name === 'tanh') this.activation = { kind: 'tanh' };
-    else throw new ArgumentError(`Mlp: unknown activation '${name as string}' (leaky_relu or tanh)`);
+    else
+      throw new ArgumentError(`Mlp: unknown activation '${name as string}' (leaky_relu or tanh)`);
 
     const blocks: ParamBlock[] = [];
     let offset = 0;
@@ -60,7 +62,15 @@ export class Mlp {
       const [fanIn, fanOut] = [sizes[l], sizes[l + 1]];
       const add = (kind: 'weight' | 'bias', shape: number[]) => {
         const size = shape.reduce((a, b) => a * b, 1);
-        blocks.push({ name: `layers[${l}].${kind}`, kind, layer: l, shape, offset, size, penalised: kind === 'weight' });
+        blocks.push({
+          name: `layers[${l}].${kind}`,
+          kind,
+          layer: l,
+          shape,
+          offset,
+          size,
+          penalised: kind === 'weight',
+        });
         offset += size;
       };
       add('weight', [fanOut, fanIn]);
@@ -144,7 +154,9 @@ export class Mlp {
       const v = json.blocks[b.name];
       if (!v) throw new ShapeError(`importWeights: block ${b.name} missing`);
       if (v.length !== b.size)
-        throw new ShapeError(`importWeights: block ${b.name} has ${v.length} values, expected ${b.size}`);
+        throw new ShapeError(
+          `importWeights: block ${b.name} has ${v.length} values, expected ${b.size}`,
+        );
       w.set(v, b.offset);
     }
     return w;

@@ -131,24 +131,55 @@ export class MseTerm implements Term {
         }
       }
       this.#R = buf(n * mlp.outputs, 'residual');
-      backend.run([this.#op(backend.axpby({ n, a: 1, b: 0, z: this.#ones, label: `${label}.ones` }))]);
+      backend.run([
+        this.#op(backend.axpby({ n, a: 1, b: 0, z: this.#ones, label: `${label}.ones` })),
+      ]);
 
       // Forward pass: Z_l = H_{l-1}·W_lᵀ + b_l, H_l = σ(Z_l); residual R = f − y.
       const fwd: Op[] = [];
       for (let l = 1; l <= L; l++) {
-        fwd.push(this.#linear(this.#H[l - 1], params, this.#Z[l], l, false, `${label}.forward${l}`));
+        fwd.push(
+          this.#linear(this.#H[l - 1], params, this.#Z[l], l, false, `${label}.forward${l}`),
+        );
         if (l < L)
           fwd.push(
             this.#op(
-              backend.activation({ act: mlp.activation, mode: 'value', n: n * mlp.sizes[l], z: this.#Z[l], out: this.#H[l] }),
+              backend.activation({
+                act: mlp.activation,
+                mode: 'value',
+                n: n * mlp.sizes[l],
+                z: this.#Z[l],
+                out: this.#H[l],
+              }),
             ),
           );
       }
       const no = n * mlp.outputs;
-      fwd.push(this.#op(backend.axpby({ n: no, a: 1, x: this.#Z[L], b: -1, y: this.Y, z: this.#R, label: `${label}.residual` })));
+      fwd.push(
+        this.#op(
+          backend.axpby({
+            n: no,
+            a: 1,
+            x: this.#Z[L],
+            b: -1,
+            y: this.Y,
+            z: this.#R,
+            label: `${label}.residual`,
+          }),
+        ),
+      );
       this.#forward = fwd;
       this.#mseValue = (s) => [
-        this.#op(backend.reduce({ n: no, x: this.#R, out: s.value, scale: 0.5 / no, accumulate: true, label: `${label}.mse` })),
+        this.#op(
+          backend.reduce({
+            n: no,
+            x: this.#R,
+            out: s.value,
+            scale: 0.5 / no,
+            accumulate: true,
+            label: `${label}.mse`,
+          }),
+        ),
       ];
     } catch (e) {
       this.destroy();
@@ -162,7 +193,15 @@ export class MseTerm implements Term {
   }
 
   /** out (=|+=) inp·W_lᵀ (+ b_l) for the block of layer l in `w` (n rows). */
-  #linear(inp: Buf, w: Buf, out: Buf, l: number, accumulate: boolean, label: string, withBias = true): Op {
+  #linear(
+    inp: Buf,
+    w: Buf,
+    out: Buf,
+    l: number,
+    accumulate: boolean,
+    label: string,
+    withBias = true,
+  ): Op {
     const W = this.#mlp.weightBlock(l - 1);
     const bias = this.#mlp.biasBlock(l - 1);
     return this.#op(
@@ -192,13 +231,34 @@ export class MseTerm implements Term {
     const [out, inp] = W.shape;
     const ops = [
       this.#op(
-        this.#b.matmul({ m: out, n: inp, k: this.n, a: dZ, transA: true, b: Hprev, c: g, cOffset: W.offset, accumulate: true, label: `${label}.dW${l}` }),
+        this.#b.matmul({
+          m: out,
+          n: inp,
+          k: this.n,
+          a: dZ,
+          transA: true,
+          b: Hprev,
+          c: g,
+          cOffset: W.offset,
+          accumulate: true,
+          label: `${label}.dW${l}`,
+        }),
       ),
     ];
     if (withBias && bias)
       ops.push(
         this.#op(
-          this.#b.matmul({ m: 1, n: out, k: this.n, a: this.#ones, b: dZ, c: g, cOffset: bias.offset, accumulate: true, label: `${label}.db${l}` }),
+          this.#b.matmul({
+            m: 1,
+            n: out,
+            k: this.n,
+            a: this.#ones,
+            b: dZ,
+            c: g,
+            cOffset: bias.offset,
+            accumulate: true,
+            label: `${label}.db${l}`,
+          }),
         ),
       );
     return ops;
@@ -209,7 +269,17 @@ export class MseTerm implements Term {
     const W = this.#mlp.weightBlock(l - 1);
     const [o, i] = W.shape;
     return this.#op(
-      this.#b.matmul({ m: this.n, n: i, k: o, a: dZ, b: w, bOffset: W.offset, c: out, accumulate, label }),
+      this.#b.matmul({
+        m: this.n,
+        n: i,
+        k: o,
+        a: dZ,
+        b: w,
+        bOffset: W.offset,
+        c: out,
+        accumulate,
+        label,
+      }),
     );
   }
 
@@ -224,14 +294,34 @@ export class MseTerm implements Term {
     const no = n * mlp.outputs;
     const ops = this.valueOps(s);
     // Backward pass: dZ_L = R/(n·outputs); dH_{l-1} = dZ_l·W_l; dZ_{l-1} = dH_{l-1} ⊙ σ'(Z_{l-1}).
-    ops.push(this.#op(this.#b.axpby({ n: no, a: 1 / no, x: this.#R, b: 0, z: this.#dZ[L], label: 'mse.seed' })));
+    ops.push(
+      this.#op(
+        this.#b.axpby({ n: no, a: 1 / no, x: this.#R, b: 0, z: this.#dZ[L], label: 'mse.seed' }),
+      ),
+    );
     for (let l = L; l >= 1; l--) {
       ops.push(...this.#paramAdjoint(this.#dZ[l], this.#H[l - 1], s.grad, l, true, 'backward'));
       if (l > 1) {
-        ops.push(this.#inputAdjoint(this.#dZ[l], this.#w, this.#dH[l - 1], l, false, `backward.dH${l - 1}`));
+        ops.push(
+          this.#inputAdjoint(
+            this.#dZ[l],
+            this.#w,
+            this.#dH[l - 1],
+            l,
+            false,
+            `backward.dH${l - 1}`,
+          ),
+        );
         ops.push(
           this.#op(
-            this.#b.activation({ act: mlp.activation, mode: 'derivMul', n: n * mlp.sizes[l - 1], z: this.#Z[l - 1], g: this.#dH[l - 1], out: this.#dZ[l - 1] }),
+            this.#b.activation({
+              act: mlp.activation,
+              mode: 'derivMul',
+              n: n * mlp.sizes[l - 1],
+              z: this.#Z[l - 1],
+              g: this.#dH[l - 1],
+              out: this.#dZ[l - 1],
+            }),
           ),
         );
       }
@@ -249,25 +339,56 @@ export class MseTerm implements Term {
     for (let l = 1; l <= L; l++) {
       if (l === 1) ops.push(this.#linear(this.X, v, this.#Zd[1], 1, false, 'tangent.Zdot1'));
       else {
-        ops.push(this.#linear(this.#Hd[l - 1], this.#w, this.#Zd[l], l, false, `tangent.Zdot${l}`, false));
+        ops.push(
+          this.#linear(this.#Hd[l - 1], this.#w, this.#Zd[l], l, false, `tangent.Zdot${l}`, false),
+        );
         ops.push(this.#linear(this.#H[l - 1], v, this.#Zd[l], l, true, `tangent.Zdot${l}.v`));
       }
       if (l < L)
         ops.push(
           this.#op(
-            this.#b.activation({ act: mlp.activation, mode: 'derivMul', n: n * mlp.sizes[l], z: this.#Z[l], g: this.#Zd[l], out: this.#Hd[l] }),
+            this.#b.activation({
+              act: mlp.activation,
+              mode: 'derivMul',
+              n: n * mlp.sizes[l],
+              z: this.#Z[l],
+              g: this.#Zd[l],
+              out: this.#Hd[l],
+            }),
           ),
         );
     }
     // Tangent of the backward pass (the R-operator): the MSE seed's tangent is
     // Ż_L/(n·outputs); each product rule term gets its own accumulate.
-    ops.push(this.#op(this.#b.axpby({ n: no, a: 1 / no, x: this.#Zd[L], b: 0, z: this.#dZd[L], label: 'tangent.seed' })));
+    ops.push(
+      this.#op(
+        this.#b.axpby({
+          n: no,
+          a: 1 / no,
+          x: this.#Zd[L],
+          b: 0,
+          z: this.#dZd[L],
+          label: 'tangent.seed',
+        }),
+      ),
+    );
     for (let l = L; l >= 1; l--) {
       ops.push(...this.#paramAdjoint(this.#dZd[l], this.#H[l - 1], hv, l, true, 'tangent'));
       if (l > 1) {
         ops.push(...this.#paramAdjoint(this.#dZ[l], this.#Hd[l - 1], hv, l, false, 'tangent.Hdot'));
-        ops.push(this.#inputAdjoint(this.#dZd[l], this.#w, this.#dHd[l - 1], l, false, `tangent.dHdot${l - 1}`));
-        ops.push(this.#inputAdjoint(this.#dZ[l], v, this.#dHd[l - 1], l, true, `tangent.dHdot${l - 1}.v`));
+        ops.push(
+          this.#inputAdjoint(
+            this.#dZd[l],
+            this.#w,
+            this.#dHd[l - 1],
+            l,
+            false,
+            `tangent.dHdot${l - 1}`,
+          ),
+        );
+        ops.push(
+          this.#inputAdjoint(this.#dZ[l], v, this.#dHd[l - 1], l, true, `tangent.dHdot${l - 1}.v`),
+        );
         ops.push(
           this.#op(
             this.#b.activation({
@@ -336,21 +457,55 @@ export class L2PenaltyTerm implements Term {
   /** sq_k = ½·Σ_{l in k} ‖W_l‖², then value += Σ_k α_k·sq_k. */
   valueOps(s: Sinks): Op[] {
     const nh = this.#sq.length;
-    const ops: Op[] = [this.#op(this.#b.axpby({ n: nh, a: 0, b: 0, z: this.#sq, label: 'penalty.zero' }))];
+    const ops: Op[] = [
+      this.#op(this.#b.axpby({ n: nh, a: 0, b: 0, z: this.#sq, label: 'penalty.zero' })),
+    ];
     for (const blk of this.#weights())
       ops.push(
         this.#op(
-          this.#b.reduce({ n: blk.size, x: this.#w, xOffset: blk.offset, out: this.#sq, outIndex: hyperIndexOf(blk, this.#penalty), scale: 0.5, accumulate: true, label: `penalty.sq.${blk.name}` }),
+          this.#b.reduce({
+            n: blk.size,
+            x: this.#w,
+            xOffset: blk.offset,
+            out: this.#sq,
+            outIndex: hyperIndexOf(blk, this.#penalty),
+            scale: 0.5,
+            accumulate: true,
+            label: `penalty.sq.${blk.name}`,
+          }),
         ),
       );
-    ops.push(this.#op(this.#b.reduce({ n: nh, x: this.#hyper, y: this.#sq, out: s.value, accumulate: true, label: 'penalty.value' })));
+    ops.push(
+      this.#op(
+        this.#b.reduce({
+          n: nh,
+          x: this.#hyper,
+          y: this.#sq,
+          out: s.value,
+          accumulate: true,
+          label: 'penalty.value',
+        }),
+      ),
+    );
     return ops;
   }
 
   /** ∇_W = α·W on each weight block; ∇_α_k = ½·Σ_{l in k}‖W_l‖². */
   gradientOps(s: Sinks): Op[] {
     const ops = this.valueOps(s);
-    ops.push(this.#op(this.#b.axpby({ n: this.#sq.length, a: 1, x: this.#sq, b: 1, y: s.hyperGrad, z: s.hyperGrad, label: 'penalty.dalpha' })));
+    ops.push(
+      this.#op(
+        this.#b.axpby({
+          n: this.#sq.length,
+          a: 1,
+          x: this.#sq,
+          b: 1,
+          y: s.hyperGrad,
+          z: s.hyperGrad,
+          label: 'penalty.dalpha',
+        }),
+      ),
+    );
     for (const blk of this.#weights())
       ops.push(
         this.#op(
@@ -378,12 +533,33 @@ export class L2PenaltyTerm implements Term {
       const k = hyperIndexOf(blk, this.#penalty);
       ops.push(
         this.#op(
-          this.#b.axpby({ n: blk.size, a: { buf: this.#hyper, index: k }, x: v, xOffset: blk.offset, b: 1, y: hv, yOffset: blk.offset, z: hv, zOffset: blk.offset, label: `penalty.hv.${blk.name}` }),
+          this.#b.axpby({
+            n: blk.size,
+            a: { buf: this.#hyper, index: k },
+            x: v,
+            xOffset: blk.offset,
+            b: 1,
+            y: hv,
+            yOffset: blk.offset,
+            z: hv,
+            zOffset: blk.offset,
+            label: `penalty.hv.${blk.name}`,
+          }),
         ),
       );
       ops.push(
         this.#op(
-          this.#b.reduce({ n: blk.size, x: this.#w, xOffset: blk.offset, y: v, yOffset: blk.offset, out: mixed, outIndex: k, accumulate: true, label: `penalty.mixed.${blk.name}` }),
+          this.#b.reduce({
+            n: blk.size,
+            x: this.#w,
+            xOffset: blk.offset,
+            y: v,
+            yOffset: blk.offset,
+            out: mixed,
+            outIndex: k,
+            accumulate: true,
+            label: `penalty.mixed.${blk.name}`,
+          }),
         ),
       );
     }
@@ -396,7 +572,18 @@ export class L2PenaltyTerm implements Term {
       .filter((blk) => hyperIndexOf(blk, this.#penalty) === k)
       .map((blk) =>
         this.#op(
-          this.#b.axpby({ n: blk.size, a: 1, x: this.#w, xOffset: blk.offset, b: 1, y: out, yOffset: blk.offset, z: out, zOffset: blk.offset, label: `penalty.cross.${blk.name}` }),
+          this.#b.axpby({
+            n: blk.size,
+            a: 1,
+            x: this.#w,
+            xOffset: blk.offset,
+            b: 1,
+            y: out,
+            yOffset: blk.offset,
+            z: out,
+            zOffset: blk.offset,
+            label: `penalty.cross.${blk.name}`,
+          }),
         ),
       );
   }
@@ -441,20 +628,26 @@ export class Objective {
     opts: ObjectiveOptions,
   ) {
     if (params.length !== mlp.nParams)
-      throw new ShapeError(`Objective: weight buffer has ${params.length} elements, the model ${mlp.nParams}`);
+      throw new ShapeError(
+        `Objective: weight buffer has ${params.length} elements, the model ${mlp.nParams}`,
+      );
     this.nHyper = hyperCount(mlp, opts.penalty);
     if (hyper.length !== this.nHyper)
-      throw new ShapeError(`Objective: hyperparameter buffer has ${hyper.length} elements, expected ${this.nHyper}`);
+      throw new ShapeError(
+        `Objective: hyperparameter buffer has ${hyper.length} elements, expected ${this.nHyper}`,
+      );
     this.#b = backend;
     const label = opts.label ?? 'objective';
     this.data = new MseTerm(backend, mlp, params, data, label);
     this.#terms = [this.data];
-    if (opts.penalised) this.#terms.push(new L2PenaltyTerm(backend, mlp, params, hyper, opts.penalty));
+    if (opts.penalised)
+      this.#terms.push(new L2PenaltyTerm(backend, mlp, params, hyper, opts.penalty));
     this.value = backend.createBuffer(1, `${label}.value`);
     this.grad = backend.createBuffer(mlp.nParams, `${label}.grad`);
     this.hyperGrad = backend.createBuffer(this.nHyper, `${label}.hyperGrad`);
     const sinks = { value: this.value, grad: this.grad, hyperGrad: this.hyperGrad };
-    const zero = (b: Buf) => this.#keep(backend.axpby({ n: b.length, a: 0, b: 0, z: b, label: `${label}.zero` }));
+    const zero = (b: Buf) =>
+      this.#keep(backend.axpby({ n: b.length, a: 0, b: 0, z: b, label: `${label}.zero` }));
     this.valueOps = [zero(this.value), ...this.#terms.flatMap((t) => t.valueOps(sinks))];
     this.gradientOps = [
       zero(this.value),
@@ -476,10 +669,23 @@ export class Objective {
   hvpOps(v: Buf, hv: Buf, mixed: Buf, nugget = 0): Op[] {
     const b = this.#b;
     const ops = [
-      this.#keep(b.axpby({ n: hv.length, a: nugget, x: nugget ? v : undefined, b: 0, z: hv, label: 'hvp.init' })),
+      this.#keep(
+        b.axpby({
+          n: hv.length,
+          a: nugget,
+          x: nugget ? v : undefined,
+          b: 0,
+          z: hv,
+          label: 'hvp.init',
+        }),
+      ),
       this.#keep(b.axpby({ n: mixed.length, a: 0, b: 0, z: mixed, label: 'hvp.mixed.zero' })),
     ];
-    if (v.length !== this.mlp.nParams || hv.length !== this.mlp.nParams || mixed.length !== this.nHyper)
+    if (
+      v.length !== this.mlp.nParams ||
+      hv.length !== this.mlp.nParams ||
+      mixed.length !== this.nHyper
+    )
       throw new ShapeError(
         `hvpOps: v, hv need ${this.mlp.nParams} elements and mixed ${this.nHyper}; got ${v.length}, ${hv.length}, ${mixed.length}`,
       );
@@ -490,7 +696,9 @@ export class Objective {
   /** Ops writing the column ∇²_ωλ_k L (length nParams) into `out`. */
   crossOps(k: number, out: Buf): Op[] {
     if (!(k >= 0 && k < this.nHyper) || out.length !== this.mlp.nParams)
-      throw new ShapeError(`crossOps: hyperparameter ${k} of ${this.nHyper}, out has ${out.length} of ${this.mlp.nParams}`);
+      throw new ShapeError(
+        `crossOps: hyperparameter ${k} of ${this.nHyper}, out has ${out.length} of ${this.mlp.nParams}`,
+      );
     return [
       this.#keep(this.#b.axpby({ n: out.length, a: 0, b: 0, z: out, label: 'cross.zero' })),
       ...this.#terms.flatMap((t) => t.hyperTangentOps(k, out)),

@@ -7,7 +7,14 @@
 // once to decide whether to go on.
 
 import { AbortError, ArgumentError, ShapeError } from '../errors.js';
-import { CG, CG_STATE_LENGTH, CgStatus, type Backend, type Buf, type Op } from '../backend/types.js';
+import {
+  CG,
+  CG_STATE_LENGTH,
+  CgStatus,
+  type Backend,
+  type Buf,
+  type Op,
+} from '../backend/types.js';
 
 /** v ↦ A·v as ops reading `input` and writing `output` (length n each). */
 export interface LinearOperator {
@@ -16,12 +23,7 @@ export interface LinearOperator {
 }
 
 export type CgStatusName =
-  | 'converged'
-  | 'boundary'
-  | 'negative_curvature'
-  | 'max_iter'
-  | 'zero_rhs'
-  | 'not_finite';
+  'converged' | 'boundary' | 'negative_curvature' | 'max_iter' | 'zero_rhs' | 'not_finite';
 
 const STATUS_NAMES: Record<number, CgStatusName> = {
   [CgStatus.CONVERGED]: 'converged',
@@ -96,7 +98,9 @@ export class ConjugateGradient {
   constructor(backend: Backend, op: LinearOperator, rhs: Buf, x: Buf) {
     const n = op.n;
     if (rhs.length !== n || x.length !== n)
-      throw new ShapeError(`ConjugateGradient: operator of size ${n}, b has ${rhs.length}, x has ${x.length}`);
+      throw new ShapeError(
+        `ConjugateGradient: operator of size ${n}, b has ${rhs.length}, x has ${x.length}`,
+      );
     this.n = n;
     this.#b = backend;
     this.#rhs = rhs;
@@ -125,9 +129,13 @@ export class ConjugateGradient {
     const key = `${withRadius}:${warm}`;
     const cached = this.#cache.get(key);
     if (cached) return cached;
-    const init: Op[] = [keep(b.reduce({ n, x: this.#rhs, out: S, outIndex: CG.RR, label: 'cg.bb' }))];
+    const init: Op[] = [
+      keep(b.reduce({ n, x: this.#rhs, out: S, outIndex: CG.RR, label: 'cg.bb' })),
+    ];
     // (the 'init' scalar op is per solve: it carries the radius)
-    const afterInit: Op[] = [keep(b.axpby({ n, a: at(CG.INVB), x: this.#rhs, b: 0, z: r, label: 'cg.r=b/|b|' }))];
+    const afterInit: Op[] = [
+      keep(b.axpby({ n, a: at(CG.INVB), x: this.#rhs, b: 0, z: r, label: 'cg.r=b/|b|' })),
+    ];
     if (warm) {
       afterInit.push(
         keep(b.axpby({ n, a: at(CG.INVB), x, b: 0, z: x, label: 'cg.x/=|b|' })),
@@ -140,7 +148,10 @@ export class ConjugateGradient {
       keep(b.axpby({ n, a: 1, x: r, b: 0, z: p, label: 'cg.p=r' })),
       keep(b.reduce({ n, x: r, out: S, outIndex: CG.RR, label: 'cg.rr' })),
     );
-    const curvature: Op[] = [...this.#apply, keep(b.reduce({ n, x: p, y: ap, out: S, outIndex: CG.PAP, label: 'cg.pAp' }))];
+    const curvature: Op[] = [
+      ...this.#apply,
+      keep(b.reduce({ n, x: p, y: ap, out: S, outIndex: CG.PAP, label: 'cg.pAp' })),
+    ];
     if (withRadius)
       curvature.push(
         keep(b.reduce({ n, x, out: S, outIndex: CG.XX, label: 'cg.xx' })),
@@ -148,7 +159,9 @@ export class ConjugateGradient {
         keep(b.reduce({ n, x: p, out: S, outIndex: CG.PP, label: 'cg.pp' })),
       );
     const update = keep(b.cgUpdate({ n, x, p, r, ap, state: S }));
-    const direction = keep(b.axpby({ n, a: 1, x: r, b: at(CG.BETA), y: p, z: p, label: 'cg.p=r+βp' }));
+    const direction = keep(
+      b.axpby({ n, a: 1, x: r, b: at(CG.BETA), y: p, z: p, label: 'cg.p=r+βp' }),
+    );
     const finish = keep(b.axpby({ n, a: at(CG.BNORM), x, b: 0, z: x, label: 'cg.x*=|b|' }));
     const ops = { init, afterInit, curvature, update, direction, finish };
     this.#cache.set(key, ops);

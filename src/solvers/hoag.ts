@@ -90,7 +90,12 @@ export interface HoagResult {
   warnings: string[];
 }
 
-export function toleranceAt(k: number, schedule: ToleranceSchedule, eps0: number, floor: number): number {
+export function toleranceAt(
+  k: number,
+  schedule: ToleranceSchedule,
+  eps0: number,
+  floor: number,
+): number {
   // Integer powers by repeated multiplication: each step is exactly rounded,
   // so every JavaScript engine gives the same bits (the engines' ** differ in
   // the last place, and the demo's test compares a browser's run with Node's).
@@ -114,8 +119,16 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
   const grow = opts.grow ?? 1.5;
   const thetaTol = opts.thetaTol ?? 1e-4;
   const maxStep = opts.maxStep ?? 1;
-  if (!(steps >= 1) || !(eps0 > 0) || !(lmin > 0) || !(lmax > lmin) || !['exponential', 'quadratic', 'cubic'].includes(schedule))
-    throw new ArgumentError(`hoag: options out of range (steps ${steps}, tolerance0 ${eps0}, λ range [${lmin}, ${lmax}], schedule ${schedule})`);
+  if (
+    !(steps >= 1) ||
+    !(eps0 > 0) ||
+    !(lmin > 0) ||
+    !(lmax > lmin) ||
+    !['exponential', 'quadratic', 'cubic'].includes(schedule)
+  )
+    throw new ArgumentError(
+      `hoag: options out of range (steps ${steps}, tolerance0 ${eps0}, λ range [${lmin}, ${lmax}], schedule ${schedule})`,
+    );
   const [tmin, tmax] = [Math.log(lmin), Math.log(lmax)];
   const clip = (t: number) => Math.min(Math.max(t, tmin), tmax);
   const started = performance.now();
@@ -130,7 +143,8 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
   let eps = eps0;
   let gref = NaN; // ‖∇_ω L_train‖ at the first start: the scale of the tolerance floor
   // The last accepted point: θ, ω, F and the gradient in θ there.
-  let best: { theta: number[]; weights: Float64Array; value: number; gradTheta: number[] } | undefined;
+  let best:
+    { theta: number[]; weights: Float64Array; value: number; gradTheta: number[] } | undefined;
   let stoppedBy: HoagResult['stoppedBy'] = 'steps';
   let refresh = false; // this evaluation re-measures the best point
 
@@ -145,7 +159,12 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
       // An absolute ε_k·‖∇₀‖ instead (even with one iteration at least) left
       // ω* too inexact near the optimum: HOAG stalled 7–39% short of A2's α*.
       // The price is that every fit works; cap it with fit.maxIter.
-      fit: { ...opts.fit, gtol: tolK, gatol: Number.isFinite(gref) ? floor * gref : 0, signal: opts.signal },
+      fit: {
+        ...opts.fit,
+        gtol: tolK,
+        gatol: Number.isFinite(gref) ? floor * gref : 0,
+        signal: opts.signal,
+      },
       cg: { rtol: tolK, checkEvery: opts.cgCheckEvery },
       signal: opts.signal,
     });
@@ -188,7 +207,9 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
       if (!best) {
         // Nothing to go back to: the very first point is unusable.
         history.push(stepRecord());
-        throw new ArgumentError(`hoag: the hypergradient at the initial λ = [${r.lambda}] is unusable (${reason})`);
+        throw new ArgumentError(
+          `hoag: the hypergradient at the initial λ = [${r.lambda}] is unusable (${reason})`,
+        );
       }
       stepSize *= 0.5;
       eps *= 0.5;
@@ -210,7 +231,9 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
 
     // Step θ from the last accepted point along its gradient, clipped.
     const from = best!;
-    const next = from.theta.map((t, i) => clip(t - Math.max(-maxStep, Math.min(maxStep, stepSize * from.gradTheta[i]))));
+    const next = from.theta.map((t, i) =>
+      clip(t - Math.max(-maxStep, Math.min(maxStep, stepSize * from.gradTheta[i]))),
+    );
     const move = Math.max(...next.map((t, i) => Math.abs(t - theta[i])));
     theta = next;
     problem.setLambda(theta.map(Math.exp));
@@ -250,7 +273,9 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
   const atLowerBound = b.theta.map((t) => t <= tmin + 1e-12);
   const atUpperBound = b.theta.map((t) => t >= tmax - 1e-12);
   if (atLowerBound.some(Boolean))
-    warnings.push(`λ reached its lower bound ${lmin} (the optimum may be λ = 0, outside the log-space range)`);
+    warnings.push(
+      `λ reached its lower bound ${lmin} (the optimum may be λ = 0, outside the log-space range)`,
+    );
   if (atUpperBound.some(Boolean)) warnings.push(`λ reached its upper bound ${lmax}`);
   return {
     lambda,

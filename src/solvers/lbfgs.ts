@@ -32,7 +32,8 @@ export class LbfgsFit {
   readonly #store: Op[][];
 
   constructor(backend: Backend, objective: Objective, memory = 10) {
-    if (!(memory >= 1 && Number.isInteger(memory))) throw new ArgumentError(`L-BFGS memory must be a positive integer, got ${memory}`);
+    if (!(memory >= 1 && Number.isInteger(memory)))
+      throw new ArgumentError(`L-BFGS memory must be a positive integer, got ${memory}`);
     this.#b = backend;
     this.#obj = objective;
     const m = (this.m = memory);
@@ -61,22 +62,83 @@ export class LbfgsFit {
 
     this.#evaluate = [
       ...objective.gradientOps,
-      keep(backend.axpby({ n: 1, a: 1, x: objective.value, b: 0, z: this.#report, zOffset: 0, label: 'lbfgs.loss' })),
-      keep(backend.reduce({ n, x: g, out: this.#report, outIndex: 1, sqrt: true, label: 'lbfgs.gnorm' })),
+      keep(
+        backend.axpby({
+          n: 1,
+          a: 1,
+          x: objective.value,
+          b: 0,
+          z: this.#report,
+          zOffset: 0,
+          label: 'lbfgs.loss',
+        }),
+      ),
+      keep(
+        backend.reduce({
+          n,
+          x: g,
+          out: this.#report,
+          outIndex: 1,
+          sqrt: true,
+          label: 'lbfgs.gnorm',
+        }),
+      ),
     ];
     const gDots = [
       keep(backend.reduce({ n, x: g, out: this.#dots, outIndex: 0, label: 'lbfgs.gg' })),
       ...range(m).flatMap((i) => [
-        keep(backend.reduce({ n, x: g, y: this.#S, yOffset: i * n, out: this.#dots, outIndex: 1 + i, label: 'lbfgs.gs' })),
-        keep(backend.reduce({ n, x: g, y: this.#Y, yOffset: i * n, out: this.#dots, outIndex: 1 + m + i, label: 'lbfgs.gy' })),
+        keep(
+          backend.reduce({
+            n,
+            x: g,
+            y: this.#S,
+            yOffset: i * n,
+            out: this.#dots,
+            outIndex: 1 + i,
+            label: 'lbfgs.gs',
+          }),
+        ),
+        keep(
+          backend.reduce({
+            n,
+            x: g,
+            y: this.#Y,
+            yOffset: i * n,
+            out: this.#dots,
+            outIndex: 1 + m + i,
+            label: 'lbfgs.gy',
+          }),
+        ),
       ]),
     ];
     this.#evaluate.push(...gDots);
     this.#direction = [
       keep(backend.axpby({ n, a: c(0), x: g, b: 0, z: d, label: 'lbfgs.d=cg' })),
       ...range(m).flatMap((i) => [
-        keep(backend.axpby({ n, a: c(1 + i), x: this.#S, xOffset: i * n, b: 1, y: d, z: d, label: 'lbfgs.d+=cs' })),
-        keep(backend.axpby({ n, a: c(1 + m + i), x: this.#Y, xOffset: i * n, b: 1, y: d, z: d, label: 'lbfgs.d+=cy' })),
+        keep(
+          backend.axpby({
+            n,
+            a: c(1 + i),
+            x: this.#S,
+            xOffset: i * n,
+            b: 1,
+            y: d,
+            z: d,
+            label: 'lbfgs.d+=cs',
+          }),
+        ),
+        keep(
+          backend.axpby({
+            n,
+            a: c(1 + m + i),
+            x: this.#Y,
+            xOffset: i * n,
+            b: 1,
+            y: d,
+            z: d,
+            label: 'lbfgs.d+=cy',
+          }),
+        ),
       ]),
       keep(backend.axpby({ n, a: 1, x: w, b: 0, z: saved, label: 'lbfgs.save' })),
       keep(backend.axpby({ n, a: 1, x: g, b: 0, z: gOld, label: 'lbfgs.gOld' })),
@@ -86,11 +148,36 @@ export class LbfgsFit {
       ...this.#evaluate,
       keep(backend.reduce({ n, x: g, y: d, out: this.#report, outIndex: 2, label: 'lbfgs.gd' })),
     ];
-    this.#restore = [keep(backend.axpby({ n, a: 1, x: saved, b: 0, z: w, label: 'lbfgs.restore' })), ...this.#evaluate];
+    this.#restore = [
+      keep(backend.axpby({ n, a: 1, x: saved, b: 0, z: w, label: 'lbfgs.restore' })),
+      ...this.#evaluate,
+    ];
     // Store pair j: s_j = ω − saved, y_j = g − gOld, then its inner products.
     this.#store = range(m).map((j) => [
-      keep(backend.axpby({ n, a: 1, x: w, b: -1, y: saved, z: this.#S, zOffset: j * n, label: 'lbfgs.s' })),
-      keep(backend.axpby({ n, a: 1, x: g, b: -1, y: gOld, z: this.#Y, zOffset: j * n, label: 'lbfgs.y' })),
+      keep(
+        backend.axpby({
+          n,
+          a: 1,
+          x: w,
+          b: -1,
+          y: saved,
+          z: this.#S,
+          zOffset: j * n,
+          label: 'lbfgs.s',
+        }),
+      ),
+      keep(
+        backend.axpby({
+          n,
+          a: 1,
+          x: g,
+          b: -1,
+          y: gOld,
+          z: this.#Y,
+          zOffset: j * n,
+          label: 'lbfgs.y',
+        }),
+      ),
       ...gDots,
       ...range(m).flatMap((i) =>
         (
@@ -101,7 +188,18 @@ export class LbfgsFit {
             [this.#Y, this.#Y, 1 + 5 * m],
           ] as const
         ).map(([X, Yb, base]) =>
-          keep(backend.reduce({ n, x: X, xOffset: j * n, y: Yb, yOffset: i * n, out: this.#dots, outIndex: base + i, label: 'lbfgs.pair' })),
+          keep(
+            backend.reduce({
+              n,
+              x: X,
+              xOffset: j * n,
+              y: Yb,
+              yOffset: i * n,
+              out: this.#dots,
+              outIndex: base + i,
+              label: 'lbfgs.pair',
+            }),
+          ),
         ),
       ),
     ]);
@@ -308,7 +406,8 @@ export class LbfgsFit {
         setG(Yi(j), Yi(i), dots[1 + 5 * m + i]);
       }
       // Keep the pair only with positive curvature sᵀy (else H would lose definiteness).
-      if (G[S(j) * dim + Yi(j)] > eps * Math.sqrt(G[S(j) * dim + S(j)] * G[Yi(j) * dim + Yi(j)])) order.push(j);
+      if (G[S(j) * dim + Yi(j)] > eps * Math.sqrt(G[S(j) * dim + S(j)] * G[Yi(j) * dim + Yi(j)]))
+        order.push(j);
       opts.onProgress?.({ iteration: iterations, loss, gradNorm: gnorm });
     }
     return {

@@ -96,22 +96,57 @@ export class NewtonFit {
       s,
     );
     const stats = [
-      keep(backend.axpby({ n: 1, a: 1, x: objective.value, b: 0, z: report, zOffset: LOSS, label: 'newton.loss' })),
-      keep(backend.reduce({ n, x: objective.grad, out: report, outIndex: GNORM, sqrt: true, label: 'newton.gnorm' })),
+      keep(
+        backend.axpby({
+          n: 1,
+          a: 1,
+          x: objective.value,
+          b: 0,
+          z: report,
+          zOffset: LOSS,
+          label: 'newton.loss',
+        }),
+      ),
+      keep(
+        backend.reduce({
+          n,
+          x: objective.grad,
+          out: report,
+          outIndex: GNORM,
+          sqrt: true,
+          label: 'newton.gnorm',
+        }),
+      ),
     ];
     this.#evaluate = [...objective.gradientOps, ...stats];
-    this.#negGrad = keep(backend.axpby({ n, a: -1, x: objective.grad, b: 0, z: negG, label: 'newton.-g' }));
+    this.#negGrad = keep(
+      backend.axpby({ n, a: -1, x: objective.grad, b: 0, z: negG, label: 'newton.-g' }),
+    );
     // Predicted reduction terms at ω, then move to ω + s and evaluate there.
     this.#trial = [
       ...objective.hvpOps(s, hs, mixed),
-      keep(backend.reduce({ n, x: objective.grad, y: s, out: report, outIndex: GS, label: 'newton.gs' })),
+      keep(
+        backend.reduce({
+          n,
+          x: objective.grad,
+          y: s,
+          out: report,
+          outIndex: GS,
+          label: 'newton.gs',
+        }),
+      ),
       keep(backend.reduce({ n, x: s, y: hs, out: report, outIndex: SHS, label: 'newton.sHs' })),
-      keep(backend.reduce({ n, x: s, out: report, outIndex: SNORM, sqrt: true, label: 'newton.|s|' })),
+      keep(
+        backend.reduce({ n, x: s, out: report, outIndex: SNORM, sqrt: true, label: 'newton.|s|' }),
+      ),
       keep(backend.axpby({ n, a: 1, x: w, b: 0, z: saved, label: 'newton.save' })),
       keep(backend.axpby({ n, a: 1, x: s, b: 1, y: w, z: w, label: 'newton.w+=s' })),
       ...this.#evaluate,
     ];
-    this.#restore = [keep(backend.axpby({ n, a: 1, x: saved, b: 0, z: w, label: 'newton.restore' })), ...this.#evaluate];
+    this.#restore = [
+      keep(backend.axpby({ n, a: 1, x: saved, b: 0, z: w, label: 'newton.restore' })),
+      ...this.#evaluate,
+    ];
   }
 
   readonly #report: Buf;

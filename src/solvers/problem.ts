@@ -179,22 +179,92 @@ export class HyperProblem {
         for (let k = 0; k < this.nHyper; k++) {
           this.#hyperSetup.push([
             ...this.train.crossOps(k, cross),
-            keep(backend.axpby({ n, a: 1, x: saved, xOffset: k * n, b: 0, z: adj, label: 'adjoint.load' })),
+            keep(
+              backend.axpby({
+                n,
+                a: 1,
+                x: saved,
+                xOffset: k * n,
+                b: 0,
+                z: adj,
+                label: 'adjoint.load',
+              }),
+            ),
           ]);
           this.#hyperCollect.push([
-            keep(backend.axpby({ n, a: 1, x: adj, b: 0, z: saved, zOffset: k * n, label: 'adjoint.store' })),
-            keep(backend.reduce({ n, x: this.val.grad, y: adj, out: this.#mixed, outIndex: k, label: 'adjoint.dot' })),
+            keep(
+              backend.axpby({
+                n,
+                a: 1,
+                x: adj,
+                b: 0,
+                z: saved,
+                zOffset: k * n,
+                label: 'adjoint.store',
+              }),
+            ),
+            keep(
+              backend.reduce({
+                n,
+                x: this.val.grad,
+                y: adj,
+                out: this.#mixed,
+                outIndex: k,
+                label: 'adjoint.dot',
+              }),
+            ),
           ]);
         }
       }
       this.#step3 = [
-        ...(this.solveSide === 'validation' ? this.train.hvpOps(this.#q, this.#hq, this.#mixed) : []),
-        keep(backend.axpby({ n: this.nHyper, a: 1, x: this.val.hyperGrad, b: -1, y: this.#mixed, z: R, zOffset: HG, label: 'hg' })),
-        keep(backend.axpby({ n: 1, a: 1, x: this.train.value, b: 0, z: R, zOffset: TRAIN_LOSS, label: 'report.train' })),
-        keep(backend.axpby({ n: 1, a: 1, x: this.val.value, b: 0, z: R, zOffset: VAL_LOSS, label: 'report.val' })),
-        keep(backend.reduce({ n, x: this.train.grad, out: R, outIndex: TRAIN_GNORM, sqrt: true, label: 'report.gnorm' })),
+        ...(this.solveSide === 'validation'
+          ? this.train.hvpOps(this.#q, this.#hq, this.#mixed)
+          : []),
+        keep(
+          backend.axpby({
+            n: this.nHyper,
+            a: 1,
+            x: this.val.hyperGrad,
+            b: -1,
+            y: this.#mixed,
+            z: R,
+            zOffset: HG,
+            label: 'hg',
+          }),
+        ),
+        keep(
+          backend.axpby({
+            n: 1,
+            a: 1,
+            x: this.train.value,
+            b: 0,
+            z: R,
+            zOffset: TRAIN_LOSS,
+            label: 'report.train',
+          }),
+        ),
+        keep(
+          backend.axpby({
+            n: 1,
+            a: 1,
+            x: this.val.value,
+            b: 0,
+            z: R,
+            zOffset: VAL_LOSS,
+            label: 'report.val',
+          }),
+        ),
+        keep(
+          backend.reduce({
+            n,
+            x: this.train.grad,
+            out: R,
+            outIndex: TRAIN_GNORM,
+            sqrt: true,
+            label: 'report.gnorm',
+          }),
+        ),
       ];
-  
     } catch (e) {
       this.destroy();
       throw e;
@@ -210,9 +280,12 @@ export class HyperProblem {
   #checkLambda(alpha: number | readonly number[]): number[] {
     const l = typeof alpha === 'number' ? new Array<number>(this.nHyper).fill(alpha) : [...alpha];
     if (l.length !== this.nHyper)
-      throw new ShapeError(`λ has ${l.length} values; the '${this.penalty}' penalty needs ${this.nHyper}`);
+      throw new ShapeError(
+        `λ has ${l.length} values; the '${this.penalty}' penalty needs ${this.nHyper}`,
+      );
     for (const a of l)
-      if (!(a >= 0) || !Number.isFinite(a)) throw new ArgumentError(`λ must be finite and ≥ 0, got [${l}]`);
+      if (!(a >= 0) || !Number.isFinite(a))
+        throw new ArgumentError(`λ must be finite and ≥ 0, got [${l}]`);
     return l;
   }
 
@@ -275,7 +348,10 @@ export class HyperProblem {
   /** Training and validation losses at the current ω and λ. */
   async losses(): Promise<{ train: number; val: number }> {
     this.#check();
-    const [t] = await this.backend.runRead([...this.train.valueOps, ...this.val.valueOps], this.train.value);
+    const [t] = await this.backend.runRead(
+      [...this.train.valueOps, ...this.val.valueOps],
+      this.train.value,
+    );
     const [v] = await this.backend.read(this.val.value);
     return { train: t, val: v };
   }
@@ -320,7 +396,9 @@ export class HyperProblem {
         `CG met negative curvature (pᵀ(H + cI)p ≤ 0) after ${cg.iterations} iterations: the Hessian is not positive definite at this ω, so ω is not a strict local minimum`,
       );
     else if (!cg.converged)
-      warnings.push(`CG ${cg.status} after ${cg.iterations} iterations, ‖r‖/‖b‖ = ${cg.relativeResidual.toExponential(3)}`);
+      warnings.push(
+        `CG ${cg.status} after ${cg.iterations} iterations, ‖r‖/‖b‖ = ${cg.relativeResidual.toExponential(3)}`,
+      );
 
     // Step 3: ∇_λ F = ∇_λ L_val − ∇²_λω L_train · q.
     const r = await b.runRead(this.#step3, this.#report);
@@ -351,14 +429,29 @@ export class HyperProblem {
     for (const o of this.#ops) o.destroy();
     this.train?.destroy();
     this.val?.destroy();
-    for (const buf of [this.params, this.hyper, this.#q, this.#hq, this.#mixed, this.#report, this.#scratch])
+    for (const buf of [
+      this.params,
+      this.hyper,
+      this.#q,
+      this.#hq,
+      this.#mixed,
+      this.#report,
+      this.#scratch,
+    ])
       if (buf) this.backend.destroyBuffer(buf);
   }
 }
 
 /** One CgResult for the per-hyperparameter solves: the worst status, summed work. */
 function mergeCg(rs: CgResult[]): CgResult {
-  const rank = ['converged', 'zero_rhs', 'boundary', 'max_iter', 'negative_curvature', 'not_finite'];
+  const rank = [
+    'converged',
+    'zero_rhs',
+    'boundary',
+    'max_iter',
+    'negative_curvature',
+    'not_finite',
+  ];
   const worst = rs.reduce((a, r) => (rank.indexOf(r.status) > rank.indexOf(a.status) ? r : a));
   const sum = (f: (r: CgResult) => number) => rs.reduce((a, r) => a + f(r), 0);
   return {

@@ -17,7 +17,9 @@ export interface RefData {
 
 const flat = (rows: number[][]) => Float64Array.from(rows.flat());
 
-export function refData(c: { data: { X_train: number[][]; y_train: number[]; X_val: number[][]; y_val: number[] } }): RefData {
+export function refData(c: {
+  data: { X_train: number[][]; y_train: number[]; X_val: number[][]; y_val: number[] };
+}): RefData {
   const d = c.data;
   return {
     Xtr: flat(d.X_train),
