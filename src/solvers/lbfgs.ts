@@ -9,10 +9,10 @@
 // network, where its trust region collapses; L-BFGS's line search steps over
 // them (the reference cases' inner solves used it for the same reason).
 
-import { AbortError, ArgumentError } from '../errors.js';
+import { ArgumentError } from '../errors.js';
 import type { Backend, Buf, Op } from '../backend/types.js';
 import type { Objective } from '../model/objective.js';
-import type { FitOptions, FitResult } from './newton.js';
+import { stopTest, type FitOptions, type FitResult } from './newton.js';
 
 export class LbfgsFit {
   readonly #b: Backend;
@@ -241,16 +241,11 @@ export class LbfgsFit {
     let status: FitResult['status'] = 'max_iter';
 
     while (true) {
-      if (!Number.isFinite(loss) || !Number.isFinite(gnorm)) {
-        status = 'not_finite';
+      const stop = stopTest(loss, gnorm, target, iterations, maxIter, opts);
+      if (stop) {
+        status = stop;
         break;
       }
-      if (gnorm <= target && iterations >= (opts.minIter ?? 0)) {
-        status = 'converged';
-        break;
-      }
-      if (iterations >= maxIter) break;
-      if (opts.signal?.aborted) throw new AbortError();
       iterations++;
 
       // Two-loop recursion on coefficient vectors over the basis.

@@ -54,6 +54,25 @@ export interface FitResult {
   submits: number;
 }
 
+/**
+ * The stopping test both inner solvers apply before each iteration: a
+ * status to stop with, or undefined to go on. Throws AbortError on abort.
+ */
+export function stopTest(
+  loss: number,
+  gnorm: number,
+  target: number,
+  iterations: number,
+  maxIter: number,
+  opts: FitOptions,
+): FitResult['status'] | undefined {
+  if (!Number.isFinite(loss) || !Number.isFinite(gnorm)) return 'not_finite';
+  if (gnorm <= target && iterations >= (opts.minIter ?? 0)) return 'converged';
+  if (iterations >= maxIter) return 'max_iter';
+  if (opts.signal?.aborted) throw new AbortError();
+  return undefined;
+}
+
 // Slots of the report buffer the fit reads back.
 const LOSS = 0;
 const GNORM = 1;
@@ -175,16 +194,11 @@ export class NewtonFit {
     let status: FitResult['status'] = 'max_iter';
 
     while (true) {
-      if (!Number.isFinite(loss) || !Number.isFinite(gnorm)) {
-        status = 'not_finite';
+      const stop = stopTest(loss, gnorm, target, iterations, maxIter, opts);
+      if (stop) {
+        status = stop;
         break;
       }
-      if (gnorm <= target && iterations >= (opts.minIter ?? 0)) {
-        status = 'converged';
-        break;
-      }
-      if (iterations >= maxIter) break;
-      if (opts.signal?.aborted) throw new AbortError();
       iterations++;
 
       // Newton step: H·s = −g inside the trust region, to a forcing tolerance.
