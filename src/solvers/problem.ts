@@ -366,7 +366,7 @@ export class HyperProblem {
       fit = await this.fit({ ...opts.fit, signal: opts.fit?.signal ?? opts.signal });
       if (!fit.converged)
         warnings.push(
-          `inner fit ${fit.status} at ‖∇_ω L_train‖ = ${fit.gradNorm.toExponential(3)} after ${fit.iterations} Newton steps`,
+          `inner fit ${fit.status} at ‖∇_ω L_train‖ = ${fit.gradNorm.toExponential(3)} after ${fit.iterations} iterations`,
         );
     }
 
