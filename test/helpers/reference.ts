@@ -1,5 +1,5 @@
-// Loads the float64 reference cases copied from shared/reference into
-// test/fixtures/reference (a plain clone has no ../shared).
+// Loads the float64 reference cases, copied from the shared reference folder into
+// test/fixtures/reference (a plain clone has no shared folder beside it).
 
 import caseA from '../fixtures/reference/caseA_linear_ridge.json';
 import caseB from '../fixtures/reference/caseB_mlp_leakyrelu.json';
