@@ -406,7 +406,18 @@ describe('HOAG outer loop', () => {
       alpha: 1,
       weights: new Float64Array(10),
     });
-    const r = await hoag(prob, { steps: 80, lambdaMin: 1e-8, fit: { method: 'newton' } });
+    let readbacks = 0;
+    const r = await hoag(prob, {
+      steps: 80,
+      lambdaMin: 1e-8,
+      fit: { method: 'newton' },
+      onCgProgress: (p) => {
+        readbacks++;
+        expect(Number.isFinite(p.relativeResidual)).toBe(true);
+      },
+    });
+    // Every outer step solves CG at least once and reports each readback.
+    expect(readbacks).toBeGreaterThanOrEqual(r.history.length);
     expect(r.atLowerBound[0]).toBe(true);
     expect(r.lambda[0]).toBeCloseTo(1e-8, 15);
     expect(r.warnings.join(' ')).toMatch(/lower bound/);

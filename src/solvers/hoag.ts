@@ -7,6 +7,7 @@
 import { AbortError, ArgumentError } from '../errors.js';
 import type { HyperProblem, HypergradientResult } from './problem.js';
 import type { FitOptions } from './newton.js';
+import type { CgOptions } from './cg.js';
 
 export type ToleranceSchedule = 'exponential' | 'quadratic' | 'cubic';
 
@@ -48,6 +49,8 @@ export interface HoagOptions {
   /** Options of the inner fit; gtol and gatol are set from ε_k. */
   fit?: Omit<FitOptions, 'gtol' | 'gatol' | 'signal'>;
   cgCheckEvery?: number;
+  /** Called at each CG readback of every hypergradient solve (iterations, ‖r‖/‖b‖). */
+  onCgProgress?: CgOptions['onProgress'];
   signal?: AbortSignal;
   onStep?: (step: HoagStep) => void;
 }
@@ -165,7 +168,7 @@ export async function hoag(problem: HyperProblem, opts: HoagOptions = {}): Promi
         gatol: Number.isFinite(gref) ? floor * gref : 0,
         signal: opts.signal,
       },
-      cg: { rtol: tolK, checkEvery: opts.cgCheckEvery },
+      cg: { rtol: tolK, checkEvery: opts.cgCheckEvery, onProgress: opts.onCgProgress },
       signal: opts.signal,
     });
     if (!Number.isFinite(gref)) gref = r.fit?.initialGradNorm ?? r.innerGradNorm;
