@@ -27,16 +27,6 @@ export class DeviceLimitError extends HypergradError {}
 /** A WGSL shader failed to compile; the message holds the compiler output. */
 export class ShaderCompileError extends HypergradError {}
 
-/** A solver could not reach what was asked and says why. */
-export class ConvergenceError extends HypergradError {
-  constructor(
-    message: string,
-    readonly diagnostics: Record<string, unknown>,
-  ) {
-    super(message);
-  }
-}
-
 /** An option or argument outside its allowed range. */
 export class ArgumentError extends HypergradError {}
 
