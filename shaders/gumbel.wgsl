@@ -1,7 +1,7 @@
 // The Gumbel-softmax trick over the rows of a rows×k matrix of logits z
 // (types.ts, GumbelSpec): with Gumbel noise g and t = z + g per row,
-//   gumbelUniform:         out = u, the generator's uniforms in (0, 1)
-//   gumbelNoise:           out = g = −ln(−ln u)
+//   gumbelSample:          out = u, the generator's uniforms in (0, 1), or,
+//                          with NOISE_PASS, out = g = −ln(−ln u)
 //   gumbelForward:         out = y = softmax(t/τ), or one-hot(argmax t) when HARD
 //   gumbelJacobianProduct: out = y ⊙ (v − ⟨v, y⟩)/τ, the product of the
 //                          softmax Jacobian (diag(y) − y·yᵀ)/τ with v; it is
@@ -23,8 +23,8 @@
 // choice), 2-D grid as in vector.wgsl past 65,535 workgroups. Each invocation
 // walks its row serially, in the CPU twin's order, using its row of out as
 // scratch between the steps.
-// Preprocessor: UNIFORM / NOISE_PASS / FORWARD / JACOBIAN pick the entry
-// point compiled; SOFTMAX (FORWARD or JACOBIAN: the softmax helpers);
+// Preprocessor: SAMPLE / FORWARD / JACOBIAN pick the entry point compiled
+// (NOISE_PASS: the sample is g rather than u); SOFTMAX (FORWARD or JACOBIAN: the softmax helpers);
 // FROM_SEED (noise from the generator, else read from NOISE); HARD (forward:
 // one-hot argmax instead of the softmax).
 
@@ -108,9 +108,9 @@ fn rowIndex(wid: vec3u, groups: vec3u, lid: u32) -> u32 {
   return (wid.y * groups.x + wid.x) * ${WG}u + lid;
 }
 
-#if ${UNIFORM}
+#if ${SAMPLE}
 @compute @workgroup_size(${WG})
-fn gumbelUniform(
+fn gumbelSample(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) groups: vec3u,
   @builtin(local_invocation_index) lid: u32,
@@ -120,24 +120,11 @@ fn gumbelUniform(
     return;
   }
   for (var j = 0u; j < params.k; j++) {
-    ${OUT}[row * params.k + j] = uniformAt(row, j);
-  }
-}
-#endif
-
 #if ${NOISE_PASS}
-@compute @workgroup_size(${WG})
-fn gumbelNoise(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let row = rowIndex(wid, groups, lid);
-  if (row >= params.rows) {
-    return;
-  }
-  for (var j = 0u; j < params.k; j++) {
     ${OUT}[row * params.k + j] = gumbelAt(row, j);
+#else
+    ${OUT}[row * params.k + j] = uniformAt(row, j);
+#endif
   }
 }
 #endif

@@ -439,14 +439,14 @@ export class WebGpuBackend implements Backend {
     const names = { Z: UNBOUND, NOISE: UNBOUND, DIR: UNBOUND };
     for (const role of Object.keys(operands)) delete names[role as keyof typeof names];
     const passes = {
-      uniform: ['gumbelUniform', 'UNIFORM'],
-      noise: ['gumbelNoise', 'NOISE_PASS'],
+      uniform: ['gumbelSample', 'SAMPLE'],
+      noise: ['gumbelSample', 'SAMPLE'],
       forward: ['gumbelForward', 'FORWARD'],
       backward: ['gumbelJacobianProduct', 'JACOBIAN'],
       tangent: ['gumbelJacobianProduct', 'JACOBIAN'],
     } as const;
     const [entry, define] = passes[s.pass];
-    const modes = { UNIFORM: false, NOISE_PASS: false, FORWARD: false, JACOBIAN: false };
+    const modes = { SAMPLE: false, FORWARD: false, JACOBIAN: false };
     modes[define] = true;
     const wg = this.tuning.workgroupSize;
     return this.host.op({
@@ -465,6 +465,7 @@ export class WebGpuBackend implements Backend {
           defines: {
             WG: wg,
             ...modes,
+            NOISE_PASS: s.pass === 'noise',
             SOFTMAX: modes.FORWARD || modes.JACOBIAN,
             FROM_SEED: s.pass !== 'uniform' && s.pass !== 'noise' && s.seed !== undefined,
             HARD: s.pass === 'forward' && s.hard,
