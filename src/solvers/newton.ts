@@ -88,7 +88,6 @@ export class NewtonFit {
   readonly #bufs: Buf[];
   readonly #cg: ConjugateGradient;
   readonly #ops: Op[] = [];
-  readonly #negGrad: Op;
   readonly #evaluate: Op[];
   readonly #trial: Op[];
   readonly #restore: Op[];
@@ -137,10 +136,13 @@ export class NewtonFit {
         }),
       ),
     ];
-    this.#evaluate = [...objective.gradientOps, ...stats];
-    this.#negGrad = keep(
-      backend.axpby({ n, a: -1, x: objective.grad, b: 0, z: negG, label: 'newton.-g' }),
-    );
+    // Every evaluation also leaves −g in the right-hand side of the next
+    // Newton system, so the CG solve needs no submit of its own for it.
+    this.#evaluate = [
+      ...objective.gradientOps,
+      ...stats,
+      keep(backend.axpby({ n, a: -1, x: objective.grad, b: 0, z: negG, label: 'newton.-g' })),
+    ];
     // Predicted reduction terms at ω, then move to ω + s and evaluate there.
     this.#trial = [
       ...objective.hvpOps(s, hs, mixed),
@@ -202,7 +204,6 @@ export class NewtonFit {
       iterations++;
 
       // Newton step: H·s = −g inside the trust region, to a forcing tolerance.
-      b.run([this.#negGrad]);
       const cg = await this.#cg.solve({
         rtol: Math.min(0.5, Math.sqrt(gnorm / Math.max(g0, Number.MIN_VALUE))),
         maxIter: opts.cgMaxIter ?? 200,
