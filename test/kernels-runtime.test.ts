@@ -5,7 +5,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { CG, CG_STATE_LENGTH } from '../src/backend/types.js';
-import { WebGpuBackend } from '../src/backend/webgpu.js';
+import { matmulTiles, WebGpuBackend } from '../src/backend/webgpu.js';
 import {
   ArgumentError,
   DestroyedError,
@@ -18,6 +18,25 @@ import { KernelHost } from '../src/gpu/kernel-host.js';
 import { getBackends, poison } from './helpers/backends.js';
 
 describe('WebGPU backend runtime', () => {
+  test('matmul tiles narrow to thin results and still cover C', () => {
+    const base = { wgX: 8, wgY: 8, tm: 4, tn: 8 };
+    for (const m of [1, 2, 5, 31, 32, 33, 294, 1000])
+      for (const n of [1, 3, 4, 5, 17, 63, 64, 65, 300]) {
+        const t = matmulTiles(m, n, base);
+        expect(t.tn % 4, `${m}×${n}`).toBe(0);
+        expect(t.wgX * t.wgY).toBeLessThanOrEqual(64);
+        // A tile wider (taller) than C is at most twice C, rounded up to a vec4.
+        const cols = t.wgX * t.tn;
+        const rows = t.wgY * t.tm;
+        if (cols > n) expect(cols, `${m}×${n} columns`).toBeLessThanOrEqual(Math.max(4, 2 * n));
+        if (rows > m) expect(rows, `${m}×${n} rows`).toBeLessThanOrEqual(2 * m);
+        if (n >= 64 && m >= 32) expect(t).toEqual(base);
+      }
+    // The MLP's output layer, 294 × 1: one column of 4, not 64.
+    expect(matmulTiles(294, 1, base)).toMatchObject({ wgX: 1, tn: 4 });
+    expect(matmulTiles(1, 64, base)).toMatchObject({ wgY: 1, tm: 1 });
+  });
+
   test('describes its adapter', async () => {
     const { gpu } = await getBackends();
     expect(gpu.kind).toBe('webgpu');

@@ -50,6 +50,35 @@ export interface WebGpuBackendOptions extends RequestGpuOptions {
   tuning?: Partial<WebGpuTuning>;
 }
 
+/**
+ * The tile of one matmul: the tuning's, narrowed to a thin result so that a
+ * workgroup does not compute (clamped, discarded) columns or rows past C.
+ * A tile of the default 32 × 64 on the MLP's 294 × 1 output layer computed 64
+ * columns for one (the product cost as much as the 294 × 64 × 64 one on
+ * SwiftShader); its weight adjoint, 1 × 64, computed 32 rows for one.
+ * Columns are narrowed first (tn to the multiple of 4 that covers n, at
+ * least 4, and wgX to the power of two that covers the rest), the
+ * invocations freed go to wgY, and then rows are narrowed the same way.
+ */
+export function matmulTiles(m: number, n: number, base: WebGpuTuning['matmul']) {
+  let { wgX, wgY, tm, tn } = base;
+  const invocations = wgX * wgY;
+  if (n < wgX * tn) {
+    tn = Math.min(tn, 4 * Math.ceil(Math.max(n, 1) / 4));
+    wgX = Math.min(wgX, pow2Ceil(Math.ceil(n / tn)));
+    wgY = Math.max(1, Math.floor(invocations / wgX));
+  }
+  if (m < wgY * tm) {
+    tm = Math.max(1, Math.min(tm, m));
+    wgY = Math.min(wgY, pow2Ceil(Math.ceil(m / tm)));
+  }
+  return { wgX, wgY, tm, tn };
+}
+
+function pow2Ceil(x: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+}
+
 /** Placeholder value of an operand an entry point does not use. */
 const UNBOUND = 'unbound';
 
@@ -176,7 +205,7 @@ export class WebGpuBackend implements Backend {
     const b = this.#span(s.b, s.bOffset ?? 0, k * n, 'matmul B');
     const c = this.#span(s.c, s.cOffset ?? 0, m * n, 'matmul C');
     const bias = s.bias ? this.#span(s.bias, s.biasOffset ?? 0, n, 'matmul bias') : undefined;
-    const t = this.tuning.matmul;
+    const t = matmulTiles(m, n, this.tuning.matmul);
     const label = s.label ?? 'matmul';
     const gx = Math.ceil(n / (t.wgX * t.tn));
     const gy = Math.ceil(m / (t.wgY * t.tm));
