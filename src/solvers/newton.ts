@@ -24,7 +24,10 @@ export interface FitOptions {
   gatol?: number;
   /** Iterations at least, even when the start meets the tolerance; default 0. */
   minIter?: number;
-  /** Newton steps; default 100. */
+  /**
+   * Iterations at most: default 100 Newton steps, 500 L-BFGS iterations;
+   * 'auto' counts both phases against it.
+   */
   maxIter?: number;
   /** CG iterations per Newton step; default 200. */
   cgMaxIter?: number;

@@ -332,9 +332,11 @@ export class HyperProblem {
     const gtol = opts.gtol ?? 1e-6;
     const first = await this.#lbfgs.fit({ ...opts, gtol: Math.max(gtol, 1e-3) });
     const target = Math.max(gtol * first.initialGradNorm, opts.gatol ?? 0);
-    if (first.gradNorm <= target || first.status === 'not_finite') return first;
+    // maxIter bounds both phases together: Newton gets what L-BFGS left.
+    const left = opts.maxIter === undefined ? undefined : opts.maxIter - first.iterations;
+    if (first.gradNorm <= target || first.status === 'not_finite' || (left ?? 1) <= 0) return first;
     opts = { ...opts, minIter: 0 };
-    const second = await this.#newton.fit({ ...opts, gtol: 0, gatol: target });
+    const second = await this.#newton.fit({ ...opts, gtol: 0, gatol: target, maxIter: left });
     return {
       ...second,
       iterations: first.iterations + second.iterations,
