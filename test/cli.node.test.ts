@@ -113,6 +113,36 @@ describe('cli', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
+  test('on WebGPU the check re-solves and differences in float64 and reports the f32 hypergradient there', async () => {
+    const json = at('cars-linear-gpu.json');
+    const r = await cli([
+      '--backend',
+      'webgpu',
+      '--model',
+      'linear',
+      '--steps',
+      '3',
+      '--json',
+      json,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/F differenced in float64 on the CPU/);
+    const c = JSON.parse(readFileSync(json, 'utf8')).finiteDifferenceCheck[0];
+    expect(c.differencedOn).toBe('oracle');
+    // float64 implicit against float64 central differences (h = 1e-3·λ).
+    // The inner fit is exact (a quadratic), so what separates them is the
+    // nugget: (H + cI)⁻¹ instead of H⁻¹ moves the implicit value by about
+    // c/λ_min(H) ≤ c/α relative (ridge: H ⪰ αI), 3.4e-6 at this α; the FD
+    // truncation is ~1e-7. Measured 2.2e-6, the same at h = 1e-4 and 1e-5.
+    const alpha = c.lambda;
+    expect(Math.abs(c.oracleHypergradient - c.finiteDifference)).toBeLessThan(
+      (1.5e-6 / alpha + 1e-6) * Math.abs(c.finiteDifference),
+    );
+    // The f32 hypergradient at the float64 w*: f32 gradient and CG (rtol
+    // 1e-6) on a 5-weight ridge system with condition number < 1e2: 1e-4.
+    expect(c.relativeError).toBeLessThan(1e-4);
+  });
+
   test('user CSV with a given validation file, per-layer α, tiny MLP', async () => {
     const json = at('user.json');
     const r = await cli([

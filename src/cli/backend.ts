@@ -32,6 +32,11 @@ export async function chooseBackend(choice: BackendChoice): Promise<ChosenBacken
   }
 }
 
+/** The float64 CPU backend as the CLI runs it (interruptible, see below). */
+export function cpuBackend(): CpuBackend {
+  return new InterruptibleCpuBackend();
+}
+
 /**
  * The CPU backend with a turn of the event loop before each read. CpuBackend
  * computes synchronously and its reads resolve at once, so a whole HOAG run

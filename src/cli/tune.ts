@@ -7,7 +7,7 @@ import type { ActivationName, Mlp, MlpSpec, PenaltyKind } from '../model/mlp.js'
 import { finiteDifferenceCheck, type FdCheckResult } from '../solvers/check.js';
 import { hoag, type HoagStep } from '../solvers/hoag.js';
 import { HyperProblem } from '../solvers/problem.js';
-import { chooseBackend, type BackendChoice, type ChosenBackend } from './backend.js';
+import { chooseBackend, cpuBackend, type BackendChoice, type ChosenBackend } from './backend.js';
 import { loadTuningData, type DataOptions, type DataSummary } from './data.js';
 import { num, nums, writeJsonAtomic } from './output.js';
 import { StepProgress } from './progress.js';
@@ -30,6 +30,12 @@ export interface TuneConfig {
   validation: 'plain' | 'penalised';
   /** Run the finite-difference check at the end. */
   check: boolean;
+  /**
+   * Where the check re-solves and differences F: 'cpu' on a float64 twin of
+   * the problem (the f32 hypergradient is then taken at the twin's ω*),
+   * 'same' on the tuning backend; 'auto' = 'cpu' when tuning in f32.
+   */
+  checkBackend: 'auto' | 'cpu' | 'same';
   json?: string;
   data: DataOptions;
 }
@@ -48,7 +54,7 @@ export async function runTuning(cfg: TuneConfig, signal: AbortSignal): Promise<v
   console.log(`backend: ${chosen.description}`);
   printData(data.summary);
 
-  const problem = new HyperProblem(chosen.backend, {
+  const options = {
     model: spec,
     train: data.train,
     val: data.val,
@@ -57,7 +63,13 @@ export async function runTuning(cfg: TuneConfig, signal: AbortSignal): Promise<v
     alpha: cfg.alpha0,
     seed: cfg.seed + 1,
     nugget: cfg.nugget,
-  });
+  };
+  const problem = new HyperProblem(chosen.backend, options);
+  const f32 = chosen.backend.eps > 1e-10;
+  const oracleWanted =
+    cfg.check &&
+    (cfg.checkBackend === 'cpu' ? chosen.kind !== 'cpu' : cfg.checkBackend === 'auto' && f32);
+  let oracle: HyperProblem | undefined;
   try {
     const m = problem.mlp;
     console.log(
@@ -85,16 +97,23 @@ export async function runTuning(cfg: TuneConfig, signal: AbortSignal): Promise<v
     }
 
     // The finite-difference check of the hypergradient at the tuned λ.
+    // In f32 the difference of F over the step is a few hundred ulps of F and
+    // the f32 re-solves stop at the rounding floor of the gradient, so by
+    // default the check re-solves and differences on a float64 twin.
     const checks: FdCheckResult[] = [];
+    if (oracleWanted) oracle = new HyperProblem(cpuBackend(), options);
     if (cfg.check)
       for (let i = 0; i < problem.nHyper; i++) {
         throwIfAborted(signal);
-        // The re-solves at λ ± h start from ω*(λ) and get the same iteration cap as HOAG's fits.
         checks.push(
           await finiteDifferenceCheck(problem, {
             index: i,
+            oracle,
             // Tight re-solves: a finite difference of F is only as good as ω*(λ ± h).
             fit: { method: 'auto', maxIter: Math.max(cfg.innerIters, 1000), signal },
+            // f32 CG on the default MLP stalls near ‖r‖/‖b‖ ≈ 1e-4 rather than
+            // reaching 1e-6; without a cap it would run to n = 4,609 iterations.
+            cg: { maxIter: 1000, signal },
           }),
         );
       }
@@ -108,13 +127,12 @@ export async function runTuning(cfg: TuneConfig, signal: AbortSignal): Promise<v
     console.log(
       `validation loss: before ${num(result.initialValue)} (λ = ${nums(result.history[0].lambda)}), after ${num(result.value)}`,
     );
+    const valid = result.history.filter((s) => s.valid).length;
+    console.log(
+      `hypergradients valid (inner fit and CG converged) at ${valid} of ${result.history.length} steps`,
+    );
     for (const w of result.warnings) console.log(`warning: ${w}`);
-    for (const c of checks)
-      console.log(
-        `finite-difference check${problem.nHyper > 1 ? ` of α[${c.index}]` : ''} at λ = ${num(c.lambda)} (h = ${num(c.h, 3)}): ` +
-          `FD ${num(c.finiteDifference, 8)}, implicit ${num(c.hypergradient, 8)}, ` +
-          `relative error ${num(c.relativeError, 3)} (absolute ${num(Math.abs(c.finiteDifference - c.hypergradient), 3)})`,
-      );
+    for (const c of checks) printCheck(c, problem.nHyper, chosen);
     console.log(
       `iterations: ${result.innerIterations} inner-fit, ${result.cgIterations} CG (hypergradient solves)`,
     );
@@ -154,7 +172,47 @@ export async function runTuning(cfg: TuneConfig, signal: AbortSignal): Promise<v
   } finally {
     problem.destroy();
     chosen.backend.destroy();
+    if (oracle) {
+      oracle.destroy();
+      oracle.backend.destroy();
+    }
   }
+}
+
+function printCheck(c: FdCheckResult, nHyper: number, chosen: ChosenBackend): void {
+  const which = nHyper > 1 ? ` of α[${c.index}]` : '';
+  const error = (g: number) =>
+    `relative error ${num(Math.abs(g - c.finiteDifference) / Math.abs(c.finiteDifference), 3)}`;
+  if (c.differencedOn === 'problem') {
+    console.log(
+      `finite-difference check${which} at λ = ${num(c.lambda)} (h = ${num(c.h, 3)}): ` +
+        `FD ${num(c.finiteDifference, 8)}, implicit ${num(c.hypergradient, 8)}, ` +
+        `${error(c.hypergradient)} (absolute ${num(Math.abs(c.finiteDifference - c.hypergradient), 3)})`,
+    );
+    return;
+  }
+  console.log(
+    `finite-difference check${which} at λ = ${num(c.lambda)} (h = ${num(c.h, 3)}; ` +
+      `ω* re-solved and F differenced in float64 on the CPU):`,
+  );
+  const rows: [string, string][] = [
+    ['F at λ, converged fit (float64)', num(c.values.at, 8)],
+    ['FD of F (float64)', num(c.finiteDifference, 8)],
+    [
+      `implicit, ${chosen.kind} at that ω*`,
+      `${num(c.hypergradient, 8)}  ${error(c.hypergradient)} (CG ${c.cg.status}, ${c.cg.iterations} iterations)`,
+    ],
+    [
+      'implicit, float64 at that ω*',
+      `${num(c.oracleHypergradient!, 8)}  ${error(c.oracleHypergradient!)}`,
+    ],
+    [
+      `implicit, ${chosen.kind} at HOAG's last ω`,
+      `${num(c.hypergradientBeforeRefit!, 8)}  ${error(c.hypergradientBeforeRefit!)} (inexact fit)`,
+    ],
+  ];
+  const width = Math.max(...rows.map(([label]) => label.length));
+  for (const [label, value] of rows) console.log(`  ${label.padEnd(width)}  ${value}`);
 }
 
 /** The architecture as JSON; a single layer has no activation to name. */
