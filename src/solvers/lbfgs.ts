@@ -239,6 +239,8 @@ export class LbfgsFit {
     let iterations = 0;
     let rejected = 0;
     let status: FitResult['status'] = 'max_iter';
+    // best[k]: the smallest ‖g‖ after k iterations (for opts.stallIter).
+    const best = [gnorm];
 
     while (true) {
       const stop = stopTest(loss, gnorm, target, iterations, maxIter, opts);
@@ -246,7 +248,13 @@ export class LbfgsFit {
         status = stop;
         break;
       }
+      const w = opts.stallIter;
+      if (w !== undefined && iterations >= w && best[iterations] > 0.5 * best[iterations - w]) {
+        status = 'stalled';
+        break;
+      }
       iterations++;
+      best[iterations] = best[iterations - 1];
 
       // Two-loop recursion on coefficient vectors over the basis.
       const dot = (u: Float64Array, v: Float64Array) => {
@@ -403,6 +411,7 @@ export class LbfgsFit {
       // Keep the pair only with positive curvature sᵀy (else H would lose definiteness).
       if (G[S(j) * dim + Yi(j)] > eps * Math.sqrt(G[S(j) * dim + S(j)] * G[Yi(j) * dim + Yi(j)]))
         order.push(j);
+      best[iterations] = Math.min(best[iterations], gnorm);
       opts.onProgress?.({ iteration: iterations, loss, gradNorm: gnorm });
     }
     return {

@@ -29,6 +29,12 @@ export interface FitOptions {
    * 'auto' counts both phases against it.
    */
   maxIter?: number;
+  /**
+   * L-BFGS: stop ('stalled') when the smallest ‖∇_ω L‖ so far has not halved
+   * over the last `stallIter` iterations. Off by default; 'auto' uses 50 for
+   * its L-BFGS phase, so that Newton takes over where L-BFGS crawls.
+   */
+  stallIter?: number;
   /** CG iterations per Newton step; default 200. */
   cgMaxIter?: number;
   /** Initial trust-region radius; default ‖∇_ω L(ω₀)‖ (TRON's choice). */
