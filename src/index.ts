@@ -36,7 +36,13 @@ export {
   type HoagStep,
   type ToleranceSchedule,
 } from './solvers/hoag.js';
-export { finiteDifferenceCheck, type FdCheckOptions, type FdCheckResult } from './solvers/check.js';
+export {
+  finiteDifferenceCheck,
+  type CgSummary,
+  type FdCheckOptions,
+  type FdCheckResult,
+  type FitSummary,
+} from './solvers/check.js';
 export { Xorshift32 } from './util/random.js';
 export { philox2x32, philoxUniform, gumbelNoiseAt } from './util/philox.js';
 export {

@@ -395,6 +395,10 @@ describe('finite-difference check with a float64 oracle', () => {
     const r = await finiteDifferenceCheck(prob, { oracle, fit: { method: 'newton' } });
     expect(r.differencedOn).toBe('oracle');
     expect(r.h).toBeCloseTo(1e-3 * 0.05, 15);
+    for (const f of [r.fits.at, r.fits.minus, r.fits.plus]) expect(f.converged).toBe(true);
+    // float64 CG (rtol 1e-10) may use its n = 97 iterations on this nearly
+    // singular system (nugget 1e-9); it still gets far below f32's 1e-4.
+    expect(r.oracleCg!.relativeResidual).toBeLessThan(1e-8);
     // f64 implicit vs f64 central difference at h = 1e-3·α: truncation ~1e-7,
     // re-solves to 1e-8 of the starting gradient: same order.
     expect(relErr(r.oracleHypergradient!, r.finiteDifference)).toBeLessThan(1e-5);
@@ -428,6 +432,47 @@ describe('finite-difference check with a float64 oracle', () => {
       expect(f.iterations, `maxIter ${maxIter}`).toBeLessThanOrEqual(maxIter);
       if (maxIter === 5) expect(f.status).toBe('max_iter');
     }
+    // A check whose re-solves are cut short says so in its result.
+    prob.setWeights(new Float64Array(prob.mlp.nParams).fill(0.1));
+    const r = await finiteDifferenceCheck(prob, { fit: { method: 'lbfgs', maxIter: 2 } });
+    expect(r.fits.at).toMatchObject({ status: 'max_iter', converged: false, iterations: 2 });
+    expect(r.fits.plus.converged && r.fits.minus.converged).toBe(false);
+    prob.destroy();
+  });
+
+  it('L-BFGS with stallIter stops once the best ‖∇‖ has not halved over the window', async () => {
+    const b = refData(caseB);
+    const prob = new HyperProblem(cpu, {
+      model: { sizes: [10, 8, 1], activation: 'tanh' },
+      train: { X: b.Xtr, y: b.ytr, n: b.ntr },
+      val: { X: b.Xval, y: b.yval, n: b.nval },
+      alpha: 0.05,
+      seed: 3,
+    });
+    const w = 10;
+    // gtol 0 never converges: only the window (at the rounding floor, if not
+    // before) or maxIter stops it.
+    const g: number[] = [];
+    const f = await prob.fit({
+      method: 'lbfgs',
+      gtol: 0,
+      maxIter: 5000,
+      stallIter: w,
+      onProgress: (p) => g.push(p.gradNorm),
+    });
+    expect(f.status).toBe('stalled');
+    expect(f.iterations).toBeLessThan(5000);
+    const bestUpTo = (k: number) => Math.min(f.initialGradNorm, ...g.slice(0, k));
+    const k = f.iterations;
+    expect(bestUpTo(k)).toBeGreaterThan(0.5 * bestUpTo(k - w));
+    // ... and it had not stopped earlier: every earlier window halved it.
+    for (let j = w; j < k; j++)
+      expect(bestUpTo(j), `iteration ${j}`).toBeLessThanOrEqual(0.5 * bestUpTo(j - w));
+    // 'auto' goes on from a stalled L-BFGS phase with Newton to a tight target.
+    prob.setWeights(new Float64Array(prob.mlp.nParams).fill(0.1));
+    const a = await prob.fit({ method: 'auto', gtol: 1e-10, maxIter: 1000, stallIter: 3 });
+    expect(a.status).toBe('converged');
+    expect(a.gradNorm).toBeLessThanOrEqual(1e-10 * a.initialGradNorm);
     prob.destroy();
   });
 });

@@ -12,7 +12,7 @@
 
 import { ArgumentError } from '../errors.js';
 import type { CgStatusName } from './cg.js';
-import type { FitOptions } from './newton.js';
+import type { FitOptions, FitResult } from './newton.js';
 import type { HyperProblem, HypergradientOptions, HypergradientResult } from './problem.js';
 
 export interface FdCheckOptions {
@@ -63,7 +63,34 @@ export interface FdCheckResult {
   /** ‖∇_ω L_train‖ at the ω* the hypergradient was taken (as the problem computes it). */
   innerGradNorm: number;
   /** The problem's CG solve at that ω*. */
-  cg: { status: CgStatusName; iterations: number };
+  cg: CgSummary;
+  /** With an oracle: the float64 CG solve at that ω*. */
+  oracleCg?: CgSummary;
+  /** The tight re-solves at λ, λ − h and λ + h (on the oracle when there is one). */
+  fits: { at: FitSummary; minus: FitSummary; plus: FitSummary };
+}
+
+/** How one CG solve ended (‖r‖/‖b‖ as CG last measured it). */
+export interface CgSummary {
+  status: CgStatusName;
+  iterations: number;
+  relativeResidual: number;
+}
+
+function cgSummary(r: HypergradientResult): CgSummary {
+  const { status, iterations, relativeResidual } = r.cg;
+  return { status, iterations, relativeResidual };
+}
+
+/** How one re-solve ended. */
+export type FitSummary = Pick<
+  FitResult,
+  'status' | 'converged' | 'iterations' | 'gradNorm' | 'initialGradNorm'
+>;
+
+function summary(f: FitResult): FitSummary {
+  const { status, converged, iterations, gradNorm, initialGradNorm } = f;
+  return { status, converged, iterations, gradNorm, initialGradNorm };
 }
 
 export async function finiteDifferenceCheck(
@@ -88,7 +115,8 @@ export async function finiteDifferenceCheck(
       values: d.values,
       differencedOn: 'problem',
       innerGradNorm: d.at.innerGradNorm,
-      cg: { status: d.at.cg.status, iterations: d.at.cg.iterations },
+      cg: cgSummary(d.at),
+      fits: d.fits,
     };
   }
 
@@ -117,7 +145,9 @@ export async function finiteDifferenceCheck(
     oracleHypergradient: d.at.hypergradient[i],
     hypergradientBeforeRefit: before.hypergradient[i],
     innerGradNorm: at.innerGradNorm,
-    cg: { status: at.cg.status, iterations: at.cg.iterations },
+    cg: cgSummary(at),
+    oracleCg: cgSummary(d.at),
+    fits: d.fits,
   };
 }
 
@@ -151,8 +181,8 @@ async function differences(p: HyperProblem, i: number, opts: FdCheckOptions) {
     l[i] += sign * h;
     p.setLambda(l);
     p.setWeights(weights);
-    await p.fit(fit);
-    return (await p.losses()).val;
+    const f = summary(await p.fit(fit));
+    return { value: (await p.losses()).val, fit: f };
   };
   try {
     const plus = await valueAt(1);
@@ -162,8 +192,9 @@ async function differences(p: HyperProblem, i: number, opts: FdCheckOptions) {
       h,
       at,
       weights,
-      fd: (plus - minus) / (2 * h),
-      values: { minus, at: at.value, plus },
+      fd: (plus.value - minus.value) / (2 * h),
+      values: { minus: minus.value, at: at.value, plus: plus.value },
+      fits: { at: summary(at.fit!), minus: minus.fit, plus: plus.fit },
     };
   } finally {
     p.setLambda(lambda);
