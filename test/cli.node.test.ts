@@ -98,7 +98,10 @@ describe('cli', () => {
 
   test('linear HOAG on the cars table lowers the validation loss and writes the history', async () => {
     const json = at('cars-linear.json');
-    const r = await cli(['--backend', 'cpu', '--model', 'linear', '--steps', '6', '--json', json]);
+    const r = await cli([
+      ...['--backend', 'cpu', '--model', 'linear', '--steps', '6', '--tol0', '1e-4'],
+      ...['--json', json],
+    ]);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('14 dropped for missing values');
@@ -108,7 +111,14 @@ describe('cli', () => {
     expect(report.result.value).toBeLessThanOrEqual(report.result.initialValue);
     expect(report.history).toHaveLength(6);
     expect(report.history[0]).toMatchObject({ k: 0, lambda: [1], accepted: true });
-    expect(report.finiteDifferenceCheck[0].relativeError).toBeLessThan(1e-2);
+    expect(report.options.tol0).toBe(1e-4);
+    expect(r.stdout).toMatch(/inner tolerance ε₀ = 0.0001/);
+    const c = report.finiteDifferenceCheck[0];
+    expect(c.relativeError).toBeLessThan(1e-2);
+    // The three re-solves are reported, converged, and printed.
+    for (const f of [c.fits.at, c.fits.minus, c.fits.plus]) expect(f.converged).toBe(true);
+    expect(r.stdout).toMatch(/re-solves: λ converged .*; λ − h converged .*; λ \+ h converged/);
+    expect(r.stdout).not.toMatch(/did not converge/);
     expect(report.data).toMatchObject({ totalRows: 406, droppedRows: 14, nTrain: 294, nVal: 98 });
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });

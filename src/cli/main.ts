@@ -68,6 +68,7 @@ interface RawOptions {
   alpha0?: number;
   steps: number;
   innerIters: number;
+  tol0: number;
   nugget: number;
   validation: 'plain' | 'penalised';
   backend: 'auto' | 'webgpu' | 'cpu';
@@ -127,6 +128,12 @@ function program(): Command {
       'inner-fit iterations per outer step at most',
       integer(1),
       DEFAULT_INNER_ITERS,
+    )
+    .option(
+      '--tol0 <e>',
+      "HOAG's initial inner tolerance ε₀ (relative gradient norm; it tightens by 0.9 a step)",
+      positive,
+      1e-3,
     )
     .option('--nugget <c>', 'CG damping c in (H + c·I) q = ∇L_val', nonNegative, 1e-6)
     .addOption(
@@ -192,6 +199,7 @@ async function main(argv: string[]): Promise<number> {
     alpha0: o.alpha0 ?? DEFAULT_ALPHA0[o.model],
     steps: o.steps,
     innerIters: o.innerIters,
+    tol0: o.tol0,
     seed: o.seed,
     nugget: o.nugget,
     validation: o.validation,
@@ -238,6 +246,7 @@ function checkCombinations(o: RawOptions, given: (name: string) => boolean): voi
       'model',
       'steps',
       'innerIters',
+      'tol0',
       'perLayer',
       'alpha0',
       'validation',

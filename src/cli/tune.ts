@@ -4,7 +4,12 @@
 
 import { throwIfAborted } from '../errors.js';
 import type { ActivationName, Mlp, MlpSpec, PenaltyKind } from '../model/mlp.js';
-import { finiteDifferenceCheck, type FdCheckResult } from '../solvers/check.js';
+import {
+  finiteDifferenceCheck,
+  type CgSummary,
+  type FdCheckResult,
+  type FitSummary,
+} from '../solvers/check.js';
 import { hoag, type HoagStep } from '../solvers/hoag.js';
 import { HyperProblem } from '../solvers/problem.js';
 import { chooseBackend, cpuBackend, type BackendChoice, type ChosenBackend } from './backend.js';
@@ -24,6 +29,8 @@ export interface TuneConfig {
   steps: number;
   /** Inner-fit iterations per outer step at most. */
   innerIters: number;
+  /** HOAG's ε₀. */
+  tol0: number;
   /** Split seed; the weights are initialised with seed + 1 (Xorshift32 needs a non-zero state). */
   seed: number;
   nugget: number;
@@ -79,7 +86,7 @@ export async function runTuning(cfg: TuneConfig, signal: AbortSignal): Promise<v
         `validation loss ${cfg.validation}; CG nugget ${cfg.nugget}`,
     );
     console.log(
-      `HOAG: up to ${cfg.steps} outer steps from α = ${cfg.alpha0}, at most ${cfg.innerIters} inner-fit iterations each`,
+      `HOAG: up to ${cfg.steps} outer steps from α = ${cfg.alpha0}, at most ${cfg.innerIters} inner-fit iterations each, inner tolerance ε₀ = ${cfg.tol0}`,
     );
 
     // The outer loop, one printed line per step.
@@ -88,6 +95,7 @@ export async function runTuning(cfg: TuneConfig, signal: AbortSignal): Promise<v
     try {
       result = await hoag(problem, {
         steps: cfg.steps,
+        tolerance0: cfg.tol0,
         fit: { method: 'auto', maxIter: cfg.innerIters },
         signal,
         onStep: (s) => progress.step(s.k + 1, stepLine(s), num(s.value, 4)),
@@ -187,8 +195,10 @@ function printCheck(c: FdCheckResult, nHyper: number, chosen: ChosenBackend): vo
     console.log(
       `finite-difference check${which} at λ = ${num(c.lambda)} (h = ${num(c.h, 3)}): ` +
         `FD ${num(c.finiteDifference, 8)}, implicit ${num(c.hypergradient, 8)}, ` +
-        `${error(c.hypergradient)} (absolute ${num(Math.abs(c.finiteDifference - c.hypergradient), 3)})`,
+        `${error(c.hypergradient)} (absolute ${num(Math.abs(c.finiteDifference - c.hypergradient), 3)}; ` +
+        `${cgText(c.cg)})`,
     );
+    printCheckFits(c);
     return;
   }
   console.log(
@@ -200,11 +210,11 @@ function printCheck(c: FdCheckResult, nHyper: number, chosen: ChosenBackend): vo
     ['FD of F (float64)', num(c.finiteDifference, 8)],
     [
       `implicit, ${chosen.kind} at that ω*`,
-      `${num(c.hypergradient, 8)}  ${error(c.hypergradient)} (CG ${c.cg.status}, ${c.cg.iterations} iterations)`,
+      `${num(c.hypergradient, 8)}  ${error(c.hypergradient)} (${cgText(c.cg)})`,
     ],
     [
       'implicit, float64 at that ω*',
-      `${num(c.oracleHypergradient!, 8)}  ${error(c.oracleHypergradient!)}`,
+      `${num(c.oracleHypergradient!, 8)}  ${error(c.oracleHypergradient!)} (${cgText(c.oracleCg!)})`,
     ],
     [
       `implicit, ${chosen.kind} at HOAG's last ω`,
@@ -213,6 +223,25 @@ function printCheck(c: FdCheckResult, nHyper: number, chosen: ChosenBackend): vo
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
   for (const [label, value] of rows) console.log(`  ${label.padEnd(width)}  ${value}`);
+  printCheckFits(c);
+}
+
+function cgText(g: CgSummary): string {
+  const residual = g.status === 'converged' ? '' : `, ‖r‖/‖b‖ ${num(g.relativeResidual, 2)}`;
+  return `CG ${g.status}, ${g.iterations} iterations${residual}`;
+}
+
+/** How the check's three re-solves ended; a warning when one did not converge. */
+function printCheckFits(c: FdCheckResult): void {
+  const f = c.fits;
+  const one = (name: string, s: FitSummary) =>
+    `${name} ${s.status} (${s.iterations} iterations, ‖∇‖ ${num(s.gradNorm, 2)})`;
+  console.log(`  re-solves: ${one('λ', f.at)}; ${one('λ − h', f.minus)}; ${one('λ + h', f.plus)}`);
+  const bad = [f.at, f.minus, f.plus].some((s) => !s.converged);
+  if (bad)
+    console.log(
+      '  warning: a re-solve did not converge, so F and ω* there are inexact and this check is not conclusive',
+    );
 }
 
 /** The architecture as JSON; a single layer has no activation to name. */
