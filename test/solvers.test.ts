@@ -373,6 +373,18 @@ describe('ridge closed form and finite differences', () => {
   });
 });
 
+/** A 10 → 8 → 1 tanh network on case B's data, float64, at α = 0.05. */
+function smallTanhProblem(): HyperProblem {
+  const b = refData(caseB);
+  return new HyperProblem(cpu, {
+    model: { sizes: [10, 8, 1], activation: 'tanh' },
+    train: { X: b.Xtr, y: b.ytr, n: b.ntr },
+    val: { X: b.Xval, y: b.yval, n: b.nval },
+    alpha: 0.05,
+    seed: 3,
+  });
+}
+
 describe('finite-difference check with a float64 oracle', () => {
   it('refines a loose f32 fit in float64; the f32 hypergradient there matches the float64 difference', async () => {
     const b = refData(caseB);
@@ -418,14 +430,7 @@ describe('finite-difference check with a float64 oracle', () => {
   });
 
   it("'auto' fits count L-BFGS and Newton iterations against one maxIter", async () => {
-    const b = refData(caseB);
-    const prob = new HyperProblem(cpu, {
-      model: { sizes: [10, 8, 1], activation: 'tanh' },
-      train: { X: b.Xtr, y: b.ytr, n: b.ntr },
-      val: { X: b.Xval, y: b.yval, n: b.nval },
-      alpha: 0.05,
-      seed: 3,
-    });
+    const prob = smallTanhProblem();
     for (const maxIter of [5, 40]) {
       prob.setWeights(new Float64Array(prob.mlp.nParams).fill(0.1));
       const f = await prob.fit({ method: 'auto', gtol: 1e-12, maxIter });
@@ -441,14 +446,7 @@ describe('finite-difference check with a float64 oracle', () => {
   });
 
   it('L-BFGS with stallIter stops once the best ‖∇‖ has not halved over the window', async () => {
-    const b = refData(caseB);
-    const prob = new HyperProblem(cpu, {
-      model: { sizes: [10, 8, 1], activation: 'tanh' },
-      train: { X: b.Xtr, y: b.ytr, n: b.ntr },
-      val: { X: b.Xval, y: b.yval, n: b.nval },
-      alpha: 0.05,
-      seed: 3,
-    });
+    const prob = smallTanhProblem();
     const w = 10;
     // gtol 0 never converges: only the window (at the rounding floor, if not
     // before) or maxIter stops it.
