@@ -373,27 +373,24 @@ describe('ridge closed form and finite differences', () => {
   });
 });
 
-/** A 10 → 8 → 1 tanh network on case B's data, float64, at α = 0.05. */
-function smallTanhProblem(): HyperProblem {
+/** A 10 → 8 → 1 tanh network on case B's data at α = 0.05. */
+function smallTanhOptions() {
   const b = refData(caseB);
-  return new HyperProblem(cpu, {
-    model: { sizes: [10, 8, 1], activation: 'tanh' },
+  return {
+    model: { sizes: [10, 8, 1], activation: 'tanh' as const },
     train: { X: b.Xtr, y: b.ytr, n: b.ntr },
     val: { X: b.Xval, y: b.yval, n: b.nval },
     alpha: 0.05,
     seed: 3,
-  });
+  };
 }
+
+const smallTanhProblem = () => new HyperProblem(cpu, smallTanhOptions());
 
 describe('finite-difference check with a float64 oracle', () => {
   it('refines a loose f32 fit in float64; the f32 hypergradient there matches the float64 difference', async () => {
-    const b = refData(caseB);
     const options = {
-      model: { sizes: [10, 8, 1], activation: 'tanh' as const },
-      train: { X: b.Xtr, y: b.ytr, n: b.ntr },
-      val: { X: b.Xval, y: b.yval, n: b.nval },
-      alpha: 0.05,
-      seed: 3,
+      ...smallTanhOptions(),
       // The default nugget c = 1e-6 biases the implicit value by about
       // c / (the Hessian's small eigenvalues): measured 3.3e-4 relative here
       // in float64 at ‖∇‖ 1e-13, stable over h = 1e-2…1e-4, 1.1e-7 with c = 0.

@@ -22,12 +22,12 @@ export interface ChosenBackend {
  * falls back to the CPU and says so in `fallbackReason`.
  */
 export async function chooseBackend(choice: BackendChoice): Promise<ChosenBackend> {
-  if (choice === 'cpu') return describe(new InterruptibleCpuBackend());
+  if (choice === 'cpu') return describe(cpuBackend());
   try {
     return describe(await WebGpuBackend.create());
   } catch (err) {
     if (choice === 'auto' && err instanceof NoAdapterError)
-      return { ...describe(new InterruptibleCpuBackend()), fallbackReason: err.message };
+      return { ...describe(cpuBackend()), fallbackReason: err.message };
     throw err;
   }
 }

@@ -12,9 +12,9 @@ import { runTuning, type TuneConfig } from './tune.js';
  * Outer steps of the default job, sized for a 2-core machine without a GPU
  * (Dawn on SwiftShader). Measured there on the default MLP (Dec 2026): one
  * L-BFGS iteration with its line search took 0.4–1.9 s on WebGPU and about
- * 0.06 s on the float64 CPU backend, so 8 steps of at most 50 inner
- * iterations take about 5 minutes on WebGPU and under a minute on the CPU,
- * before the check. Raise --steps and --inner-iters on a GPU.
+ * 0.06 s on the float64 CPU backend; 8 steps of at most 50 inner iterations
+ * took 144 s on WebGPU and 24 s on the CPU, and the check about 3.5 minutes
+ * more. Raise --steps and --inner-iters on a GPU.
  */
 const DEFAULT_STEPS = 8;
 
@@ -32,8 +32,8 @@ const DEFAULT_ALPHA0 = { mlp: 0.01, linear: 1 } as const;
 /**
  * Inner-fit iterations per outer step at most (L-BFGS, then Newton-CG, both
  * counted). HOAG asks each fit to cut ‖∇_ω L_train‖ by ε_k from its warm
- * start; on the default MLP a converged fit takes about 300 Newton steps and
- * 1,600 Hessian-vector products from the initial weights (130 s on the CPU
+ * start; on the default MLP a converged fit takes about 330 iterations and
+ * 1,900 Hessian-vector products from the initial weights (150 s on the CPU
  * backend), so the outer steps are inexact by design: a capped step stops
  * near ‖∇‖ ≈ 1e-3, CG meets negative curvature there, and the step is
  * reported as not valid. The final check re-solves to convergence.

@@ -119,8 +119,9 @@ export async function runTuning(cfg: TuneConfig, signal: AbortSignal): Promise<v
             oracle,
             // Tight re-solves: a finite difference of F is only as good as ω*(λ ± h).
             fit: { method: 'auto', maxIter: Math.max(cfg.innerIters, 1000), signal },
-            // f32 CG on the default MLP stalls near ‖r‖/‖b‖ ≈ 1e-4 rather than
-            // reaching 1e-6; without a cap it would run to n = 4,609 iterations.
+            // A bound, not the expected count: at the converged ω* f32 CG took
+            // 267 iterations, but where it stalls (near ‖r‖/‖b‖ ≈ 1e-4 on
+            // nearly singular systems) it would otherwise run to n = 4,609.
             cg: { maxIter: 1000, signal },
           }),
         );

@@ -239,8 +239,12 @@ export class LbfgsFit {
     let iterations = 0;
     let rejected = 0;
     let status: FitResult['status'] = 'max_iter';
-    // best[k]: the smallest ‖g‖ after k iterations (for opts.stallIter).
-    const best = [gnorm];
+    // For opts.stallIter = w: best[k mod (w + 1)] is the smallest ‖g‖ after
+    // k iterations, kept for the last w + 1 values of k.
+    const w = opts.stallIter;
+    const ring = w === undefined ? 0 : w + 1;
+    const best = new Float64Array(ring);
+    if (ring) best[0] = gnorm;
 
     while (true) {
       const stop = stopTest(loss, gnorm, target, iterations, maxIter, opts);
@@ -248,13 +252,16 @@ export class LbfgsFit {
         status = stop;
         break;
       }
-      const w = opts.stallIter;
-      if (w !== undefined && iterations >= w && best[iterations] > 0.5 * best[iterations - w]) {
+      if (
+        ring &&
+        iterations >= w! &&
+        best[iterations % ring] > 0.5 * best[(iterations - w!) % ring]
+      ) {
         status = 'stalled';
         break;
       }
       iterations++;
-      best[iterations] = best[iterations - 1];
+      if (ring) best[iterations % ring] = best[(iterations - 1) % ring];
 
       // Two-loop recursion on coefficient vectors over the basis.
       const dot = (u: Float64Array, v: Float64Array) => {
@@ -411,7 +418,7 @@ export class LbfgsFit {
       // Keep the pair only with positive curvature sᵀy (else H would lose definiteness).
       if (G[S(j) * dim + Yi(j)] > eps * Math.sqrt(G[S(j) * dim + S(j)] * G[Yi(j) * dim + Yi(j)]))
         order.push(j);
-      best[iterations] = Math.min(best[iterations], gnorm);
+      if (ring) best[iterations % ring] = Math.min(best[iterations % ring], gnorm);
       opts.onProgress?.({ iteration: iterations, loss, gradNorm: gnorm });
     }
     return {
